@@ -1,0 +1,42 @@
+# runbook.ops developer entry points. Every target sets up what it needs first
+# (scripts/setup.sh is idempotent and fast when nothing changed).
+SHELL := /bin/bash
+VENV := .venv/bin
+PYTEST := $(VENV)/pytest
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+
+.PHONY: setup demo test test-unit test-integration lint sanity build-check bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+## The README's demo: an embedded local stack (PostgreSQL + Redis), a playbook run against it.
+demo: setup
+	$(VENV)/python scripts/demo.py
+
+## The README's test command (also what .ci/run calls): everything CI checks.
+test: setup
+	$(PYTEST) tests/unit tests/integration -q
+	$(MAKE) --no-print-directory lint sanity build-check
+
+test-unit: setup
+	$(PYTEST) tests/unit -q
+
+test-integration: setup
+	$(PYTEST) tests/integration -q
+
+lint: setup
+	$(VENV)/ansible-lint --offline -q
+
+sanity: setup
+	bash scripts/sanity.sh
+
+build-check: setup
+	bash scripts/build_check.sh
+
+bench: setup
+	@for b in bench/*.py; do echo "== $$b"; $(VENV)/python $$b || exit 1; done
+
+clean:
+	rm -rf tests/output .pytest_cache reports *.tar.gz

@@ -1,0 +1,70 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) runbook.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # Connection options of every PostgreSQL module (module_utils/_postgres.py).
+    DOCUMENTATION = r"""
+options:
+  login_host:
+    description:
+      - Host name or IP address of the PostgreSQL server.
+      - Empty means the default Unix socket of libpq.
+    type: str
+    default: ''
+    aliases: [host]
+  login_port:
+    description: TCP port of the server (also the socket file suffix).
+    type: int
+    default: 5432
+    aliases: [port]
+  login_unix_socket:
+    description: Directory of the server's Unix socket; takes precedence over O(login_host).
+    type: str
+    default: ''
+    aliases: [unix_socket]
+  login_user:
+    description: Role to connect as.
+    type: str
+    default: postgres
+    aliases: [user]
+  login_password:
+    description:
+      - Password of O(login_user). Passed to libpq directly, never on a command line, never logged.
+    type: str
+    default: ''
+    aliases: [password]
+  login_db:
+    description: Database to connect to for cluster-wide queries (listing databases, sessions).
+    type: str
+    default: postgres
+    aliases: [maintenance_db]
+  ssl_mode:
+    description: libpq C(sslmode).
+    type: str
+    default: prefer
+    choices: [disable, allow, prefer, require, verify-ca, verify-full]
+  ca_cert:
+    description: CA certificate file to verify the server (libpq C(sslrootcert)).
+    type: path
+    aliases: [ssl_rootcert]
+  ssl_cert:
+    description: Client certificate file (libpq C(sslcert)).
+    type: path
+  ssl_key:
+    description: Client private key file (libpq C(sslkey)).
+    type: path
+  connect_timeout:
+    description: Seconds to wait for a connection before failing.
+    type: int
+    default: 10
+requirements:
+  - psycopg >= 3.1 (psycopg 3) on the managed host
+notes:
+  - All PostgreSQL modules of runbook.ops take these options; set them once for a play with
+    C(module_defaults) and the action group C(group/runbook.ops.postgres).
+"""

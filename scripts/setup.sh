@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# One setup for a fresh machine of this kind (Debian bookworm, root, Python 3.11):
+# Debian packages for the real test servers, and a pinned .venv.
+# Re-running is fast and harmless: each step is skipped when already done.
+#
+#   scripts/setup.sh            packages + .venv
+#   SETUP_SKIP_APT=1 scripts/setup.sh   only the .venv (no root needed)
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+
+log() { printf '[setup] %s\n' "$*"; }
+
+apt_packages=(
+  postgresql postgresql-contrib postgresql-client   # real PostgreSQL for tests and the demo
+  redis-server redis-tools                          # real Redis for tests and the demo
+  rsync git ca-certificates
+)
+
+install_apt() {
+  local missing=()
+  for p in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    log "Debian packages present"
+    return
+  fi
+  if [ "$(id -u)" -ne 0 ]; then
+    log "missing Debian packages (${missing[*]}); run as root or install them" >&2
+    exit 1
+  fi
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The Debian packages start their default clusters/servers where an init
+  # system exists; tests start their own, so stop any the install started.
+  pg_ctlcluster 15 main stop 2>/dev/null || true
+  pkill -x redis-server 2>/dev/null || true
+}
+
+python_bin=${PYTHON:-python3}
+
+install_venv() {
+  local stamp=.venv/.requirements.sha256 want
+  want=$(cat requirements/dev.txt requirements/runtime.txt | sha256sum | cut -d' ' -f1)
+  if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    log ".venv up to date"
+    return
+  fi
+  [ -x .venv/bin/python ] || { log "creating .venv"; "$python_bin" -m venv .venv; }
+  log "installing pinned Python packages into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements/dev.txt
+  echo "$want" > "$stamp"
+}
+
+# ansible-test downloads a pip bootstrap script that cannot be reached here;
+# give it a local one that uses ensurepip and then pip with its arguments.
+install_ansible_test_pip_shim() {
+  local ver cache f
+  # The pip version ansible-test bootstraps its venvs with (get_venv_packages).
+  ver=$(.venv/bin/python - <<'PY'
+import inspect, re
+from ansible_test._internal import python_requirements as r
+m = re.search(r"pip='([0-9.]+)'", inspect.getsource(r.get_venv_packages))
+print(m.group(1) if m else "")
+PY
+)
+  [ -n "$ver" ] || return 0
+  cache="$HOME/.ansible/test/cache"
+  f="$cache/get_pip_${ver//./_}.py"
+  [ -f "$f" ] && grep -q "no-setuptools" "$f" && return 0
+  mkdir -p "$cache"
+  log "installing the ansible-test pip bootstrap shim ($f)"
+  cat > "$f" <<'PY'
+"""Local stand-in for get-pip.py: ensurepip, then `pip install` with the given arguments."""
+import subprocess
+import sys
+
+subprocess.check_call([sys.executable, "-m", "ensurepip", "--upgrade"])
+# get-pip's own switches mean "do not install these": pip install has no such flags
+args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
+subprocess.check_call([sys.executable, "-m", "pip", "install"] + args)
+PY
+}
+
+[ -n "${SETUP_SKIP_APT:-}" ] || install_apt
+install_venv
+install_ansible_test_pip_shim
+log "ready: source .venv/bin/activate (or use make targets)"
