@@ -1,0 +1,250 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) runbook.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The one PostgreSQL client layer of runbook.ops.
+
+Every PostgreSQL module builds its connection here: the shared argument spec,
+the psycopg import guard, connecting with clear error messages, the server
+version, database listing and table-name parsing. Modules never open their own
+connections and never build SQL from strings: identifiers go through
+``psycopg.sql``; values are always query parameters.
+"""
+
+from __future__ import annotations
+
+import traceback
+import typing as t
+
+from ansible.module_utils.basic import missing_required_lib
+
+PSYCOPG_IMP_ERR = None
+try:
+    import psycopg
+    from psycopg import sql
+    from psycopg.rows import dict_row
+
+    HAS_PSYCOPG = True
+except ImportError:  # pragma: no cover - exercised by the missing-library test
+    psycopg = None
+    sql = None
+    dict_row = None
+    HAS_PSYCOPG = False
+    PSYCOPG_IMP_ERR = traceback.format_exc()
+
+
+SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+
+
+def postgres_argument_spec() -> dict:
+    """Connection options shared by every PostgreSQL module (doc fragment runbook.ops.postgres)."""
+    return dict(
+        login_host=dict(type="str", default="", aliases=["host"]),
+        login_port=dict(type="int", default=5432, aliases=["port"]),
+        login_unix_socket=dict(type="str", default="", aliases=["unix_socket"]),
+        login_user=dict(type="str", default="postgres", aliases=["user"]),
+        login_password=dict(type="str", default="", no_log=True, aliases=["password"]),
+        login_db=dict(type="str", default="postgres", aliases=["maintenance_db"]),
+        ssl_mode=dict(type="str", default="prefer", choices=SSL_MODES),
+        ca_cert=dict(type="path", aliases=["ssl_rootcert"]),
+        ssl_cert=dict(type="path"),
+        ssl_key=dict(type="path", no_log=False),
+        connect_timeout=dict(type="int", default=10),
+    )
+
+
+class PostgresError(Exception):
+    """A failure already worded for the user; modules turn it into fail_json."""
+
+
+def parse_qualified_name(name: str) -> tuple[str | None, str]:
+    """Split ``schema.table`` (identifiers may be double-quoted, "" escapes a quote).
+
+    ``orders`` -> (None, "orders"); ``sales.orders`` -> ("sales", "orders");
+    ``"my.schema"."Odd ""Name"`` -> ("my.schema", 'Odd "Name').
+    Unquoted parts are taken as written (no case folding), since users copy
+    names from \\dt output.
+    """
+    parts: list[str] = []
+    buf: list[str] = []
+    i, n = 0, len(name)
+    quoted_part = False
+    while i < n:
+        ch = name[i]
+        if ch == '"' and not buf and not quoted_part:
+            # a quoted identifier: read to the closing quote
+            i += 1
+            while True:
+                if i >= n:
+                    raise ValueError(f"unterminated quote in {name!r}")
+                if name[i] == '"':
+                    if i + 1 < n and name[i + 1] == '"':
+                        buf.append('"')
+                        i += 2
+                        continue
+                    i += 1
+                    break
+                buf.append(name[i])
+                i += 1
+            quoted_part = True
+            continue
+        if ch == "." and len(parts) == 0:
+            parts.append("".join(buf))
+            buf, quoted_part = [], False
+            i += 1
+            continue
+        if quoted_part:
+            raise ValueError(f"unexpected {ch!r} after a quoted identifier in {name!r}")
+        buf.append(ch)
+        i += 1
+    parts.append("".join(buf))
+    if any(p == "" for p in parts):
+        raise ValueError(f"empty identifier in {name!r}")
+    if len(parts) == 1:
+        return None, parts[0]
+    return parts[0], parts[1]
+
+
+class PostgresClient:
+    """Connections and catalog helpers for one module run.
+
+    ``module`` is an AnsibleModule whose argument spec includes
+    ``postgres_argument_spec()``.
+    """
+
+    def __init__(self, module) -> None:
+        self.module = module
+        if not HAS_PSYCOPG:
+            module.fail_json(msg=missing_required_lib("psycopg (psycopg 3)"), exception=PSYCOPG_IMP_ERR)
+        self._connections: dict[str, t.Any] = {}
+        self._server_version: int | None = None
+
+    # -- connecting -----------------------------------------------------
+    def _conn_kwargs(self, dbname: str) -> dict:
+        p = self.module.params
+        kw: dict[str, t.Any] = {
+            "dbname": dbname,
+            "user": p["login_user"],
+            "connect_timeout": p["connect_timeout"],
+            "sslmode": p["ssl_mode"],
+            "application_name": "runbook.ops",
+        }
+        host = p["login_unix_socket"] or p["login_host"]
+        if host:
+            kw["host"] = host
+        kw["port"] = p["login_port"]
+        if p["login_password"]:
+            kw["password"] = p["login_password"]
+        for opt, key in (("ca_cert", "sslrootcert"), ("ssl_cert", "sslcert"), ("ssl_key", "sslkey")):
+            if p.get(opt):
+                kw[key] = p[opt]
+        return kw
+
+    def describe_target(self) -> str:
+        p = self.module.params
+        where = p["login_unix_socket"] or p["login_host"] or "the default socket"
+        return f"{where}:{p['login_port']}"
+
+    def connect(self, dbname: str | None = None, autocommit: bool = True):
+        """A cached connection to ``dbname`` (default: login_db); errors fail the module clearly."""
+        dbname = dbname or self.module.params["login_db"]
+        conn = self._connections.get(dbname)
+        if conn is not None and not conn.closed:
+            return conn
+        try:
+            conn = psycopg.connect(autocommit=autocommit, row_factory=dict_row, **self._conn_kwargs(dbname))
+        except psycopg.OperationalError as exc:
+            raise PostgresError(self.explain_connect_error(exc, dbname)) from exc
+        self._connections[dbname] = conn
+        return conn
+
+    def explain_connect_error(self, exc: Exception, dbname: str) -> str:
+        text = str(exc).strip()
+        user = self.module.params["login_user"]
+        target = self.describe_target()
+        lowered = text.lower()
+        if "password authentication failed" in lowered or "no password supplied" in lowered:
+            return f"authentication failed for user {user!r} at {target} (check login_user / login_password)"
+        if "does not exist" in lowered and "database" in lowered:
+            return f"database {dbname!r} does not exist on {target}"
+        if "role" in lowered and "does not exist" in lowered:
+            return f"role {user!r} does not exist on {target} (check login_user)"
+        if "connection refused" in lowered or "could not connect" in lowered or "timeout" in lowered:
+            return f"cannot connect to PostgreSQL at {target}: {text.splitlines()[-1]}"
+        return f"cannot connect to database {dbname!r} at {target}: {text}"
+
+    def close(self) -> None:
+        for conn in self._connections.values():
+            try:
+                conn.close()
+            except Exception:  # closing is best effort at the end of a run
+                pass
+        self._connections.clear()
+
+    # -- queries ----------------------------------------------------------
+    def query(self, conn, query, params: t.Sequence | dict | None = None) -> list[dict]:
+        """Rows as dicts; database errors become PostgresError with the server's message."""
+        try:
+            with conn.cursor() as cur:
+                cur.execute(query, params)
+                if cur.description is None:
+                    return []
+                return list(cur.fetchall())
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise PostgresError(f"permission denied for user {self.module.params['login_user']!r}: {exc.diag.message_primary or exc}") from exc
+        except psycopg.Error as exc:
+            primary = getattr(exc.diag, "message_primary", None) or str(exc)
+            raise PostgresError(primary) from exc
+
+    def execute(self, conn, query, params=None) -> None:
+        self.query(conn, query, params)
+
+    @property
+    def server_version(self) -> int:
+        """server_version_num of the server, e.g. 150018."""
+        if self._server_version is None:
+            conn = self.connect()
+            self._server_version = conn.info.server_version
+        return self._server_version
+
+    def server_version_string(self) -> str:
+        v = self.server_version
+        return f"{v // 10000}.{v % 10000}" if v >= 100000 else f"{v // 10000}.{(v // 100) % 100}.{v % 100}"
+
+    def list_databases(self) -> list[str]:
+        """Every database that accepts connections, templates excluded, by name."""
+        rows = self.query(
+            self.connect(),
+            "SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn ORDER BY datname",
+        )
+        return [r["datname"] for r in rows]
+
+    def resolve_databases(self, wanted: list[str] | None, option: str = "databases") -> list[str]:
+        """``wanted`` checked against the server (unknown ones fail naming ``option``), or all databases."""
+        existing = self.list_databases()
+        if not wanted:
+            return existing
+        missing = [d for d in wanted if d not in existing]
+        if missing:
+            raise PostgresError(
+                f"{option}: database(s) {', '.join(repr(m) for m in missing)} not found on {self.describe_target()}"
+                f" (existing: {', '.join(existing)})"
+            )
+        return list(wanted)
+
+
+def run_with_client(module, body: t.Callable[["PostgresClient"], dict]) -> None:
+    """Run ``body(client)`` and exit the module: its dict via exit_json, a PostgresError via fail_json."""
+    client = PostgresClient(module)
+    try:
+        result = body(client)
+    except PostgresError as exc:
+        client.close()
+        module.fail_json(msg=str(exc))
+    client.close()
+    module.exit_json(**result)
+
+
+def qualified(schema: str, name: str):
+    """A schema-qualified identifier for psycopg.sql composition."""
+    return sql.Identifier(schema, name)
