@@ -1,0 +1,729 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) runbook.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The one backup-file layer of runbook.ops (pg_backup, redis_backup, file_backup).
+
+Everything a backup module does with files on the destination goes through
+here, so every kind of backup gets the same guarantees:
+
+* **Atomic files.** Data is written under a temporary name in the destination
+  directory (``.partial-<pid>-<final name>``), flushed (file and directory
+  fsync), checksummed and only then renamed to its final name. Nothing under a
+  final name is ever partial. :func:`atomic_writer` does this for data a module
+  writes itself; :func:`new_partial` / :func:`commit_partial` /
+  :func:`discard_partial` for files or directories an external tool writes.
+* **Manifests.** A backup is *ours* only if a manifest written by this module
+  exists next to it: ``<final name>.manifest.json`` (see :func:`new_manifest`,
+  :func:`write_manifest`, :func:`read_manifests`). The manifest is generic
+  (``kind`` is ``postgres``, ``redis`` or ``files``) and kind-specific data is
+  nested under the kind's key (``archive`` for ``files``; :func:`details_key`). It is written last, atomically.
+* **Retention.** :func:`plan_retention` decides what to keep and delete, with a
+  reason for each backup. Only complete, verified backups count; the newest
+  verified backup is never deleted; unverified ones never count toward
+  ``keep_last``. Files without our manifest are never touched.
+* **Leftovers.** :func:`find_leftovers` finds ``.partial-*`` entries left by
+  killed runs (skipping those whose writing process is still alive) and
+  manifests whose data is gone; :func:`remove_leftover` removes them.
+* **Space.** :func:`check_free_space` refuses to start when the destination
+  cannot hold the estimated size.
+
+Times are timezone-aware UTC ``datetime`` objects; manifests store them as
+ISO 8601 strings ending in ``Z``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import stat
+import typing as t
+from dataclasses import dataclass, field
+
+MANIFEST_FORMAT = "runbook.ops/backup-manifest"
+MANIFEST_VERSION = 1
+MANIFEST_SUFFIX = ".manifest.json"
+PARTIAL_PREFIX = ".partial-"
+KINDS = ("postgres", "redis", "files")
+# key of the kind-specific details in a manifest ("files" is taken by the list of files)
+DETAILS_KEYS = {"postgres": "postgres", "redis": "redis", "files": "archive"}
+
+# verification states recorded in manifests
+VERIFY_PASSED = "passed"
+VERIFY_FAILED = "failed"
+VERIFY_SKIPPED = "skipped"
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+_BUF = 1024 * 1024
+
+
+class BackupError(Exception):
+    """A failure already worded for the user; modules turn it into fail_json."""
+
+
+# ---------------------------------------------------------------------------
+# time and names
+# ---------------------------------------------------------------------------
+def utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+def format_time(value: _dt.datetime) -> str:
+    """ISO 8601 UTC with microseconds and a ``Z``: ``2026-11-23T14:13:53.123456Z``."""
+    return value.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> _dt.datetime:
+    """Inverse of :func:`format_time` (also accepts ``+00:00`` offsets)."""
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    value = _dt.datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_dt.timezone.utc)
+    return value.astimezone(_dt.timezone.utc)
+
+
+def stamp(value: _dt.datetime) -> str:
+    """A file-name-safe, sortable timestamp: ``20261123T141353_123456Z``."""
+    return value.astimezone(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S_%fZ")
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(name: str) -> str:
+    """``name`` usable in a file name (other characters become ``_``).
+
+    Two names may map to the same safe name; manifests keep the real ``name``,
+    and :func:`read_manifests` filters on it, so that is harmless.
+    """
+    cleaned = _UNSAFE.sub("_", name).strip(".")
+    return cleaned or "_"
+
+
+def backup_basename(name: str, when: _dt.datetime, suffix: str = "") -> str:
+    """``<safe name>-<stamp><suffix>``, e.g. ``appdb-20261123T141353_123456Z.dump``."""
+    return f"{safe_name(name)}-{stamp(when)}{suffix}"
+
+
+# ---------------------------------------------------------------------------
+# checksums, fsync, modes
+# ---------------------------------------------------------------------------
+def sha256_file(path: str, bufsize: int = _BUF) -> str:
+    """Hex sha256 of a file's contents."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(bufsize)
+            if not chunk:
+                break
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def list_files(path: str) -> list[str]:
+    """Files under ``path`` relative to it (sorted), or ``[basename]``-style ``[""]`` for a file."""
+    if not os.path.isdir(path):
+        return [""]
+    out = []
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            out.append(os.path.relpath(os.path.join(root, name), path))
+    return sorted(out)
+
+
+def file_entries(path: str, relative_to: str) -> list[dict]:
+    """``[{path, size, sha256}]`` for a file or every file of a directory.
+
+    ``path`` entries are relative to ``relative_to`` (the destination directory),
+    with ``/`` separators, so a manifest stays valid when the directory moves.
+    """
+    entries = []
+    for rel in list_files(path):
+        full = os.path.join(path, rel) if rel else path
+        entries.append({
+            "path": os.path.relpath(full, relative_to).replace(os.sep, "/"),
+            "size": os.path.getsize(full),
+            "sha256": sha256_file(full),
+        })
+    return entries
+
+
+def fsync_path(path: str) -> None:
+    """fsync a file or a directory."""
+    flags = os.O_RDONLY
+    if os.path.isdir(path):
+        flags |= getattr(os, "O_DIRECTORY", 0)
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(path: str) -> None:
+    """fsync a file, or every file and directory under a directory (then the directory)."""
+    if os.path.isdir(path):
+        for root, dirs, files in os.walk(path):
+            for name in files:
+                fsync_path(os.path.join(root, name))
+            for name in dirs:
+                fsync_path(os.path.join(root, name))
+    fsync_path(path)
+
+
+def _resolve_ids(owner: str | None, group: str | None) -> tuple[int, int]:
+    import grp
+    import pwd
+
+    uid = gid = -1
+    try:
+        if owner:
+            uid = int(owner) if owner.isdigit() else pwd.getpwnam(owner).pw_uid
+        if group:
+            gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+    except KeyError as exc:
+        raise BackupError(f"unknown owner/group: {exc.args[0]}") from exc
+    return uid, gid
+
+
+def apply_mode(path: str, owner: str | None = None, group: str | None = None,
+               file_mode: int = FILE_MODE, dir_mode: int = DIR_MODE) -> None:
+    """Set modes (0600 files, 0700 directories) and optionally owner/group, recursively."""
+    uid, gid = _resolve_ids(owner, group)
+
+    def one(p: str) -> None:
+        is_dir = os.path.isdir(p) and not os.path.islink(p)
+        os.chmod(p, dir_mode if is_dir else file_mode)
+        if uid != -1 or gid != -1:
+            os.chown(p, uid, gid)
+
+    if os.path.isdir(path):
+        for root, dirs, files in os.walk(path):
+            for name in dirs + files:
+                one(os.path.join(root, name))
+    one(path)
+
+
+def ensure_dir(path: str, owner: str | None = None, group: str | None = None, check_mode: bool = False) -> bool:
+    """Create the destination directory (mode 0700) if missing; True if it was (would be) created."""
+    if os.path.isdir(path):
+        return False
+    if os.path.exists(path):
+        raise BackupError(f"destination {path} exists and is not a directory")
+    if check_mode:
+        return True
+    os.makedirs(path, mode=DIR_MODE, exist_ok=True)
+    apply_mode(path, owner, group)
+    parent = os.path.dirname(os.path.abspath(path))
+    fsync_path(parent)
+    return True
+
+
+# ---------------------------------------------------------------------------
+# atomic files
+# ---------------------------------------------------------------------------
+def partial_name(final_path: str, pid: int | None = None) -> str:
+    """The temporary path for ``final_path``: same directory, ``.partial-<pid>-<name>``."""
+    pid = os.getpid() if pid is None else pid
+    directory, base = os.path.split(os.path.abspath(final_path))
+    return os.path.join(directory, f"{PARTIAL_PREFIX}{pid}-{base}")
+
+
+def new_partial(final_path: str, directory: bool = False) -> str:
+    """Reserve the temporary path for ``final_path`` (a mode-0700 dir if ``directory``) and return it.
+
+    Refuses if the final name already exists: backups never overwrite.
+    """
+    if os.path.lexists(final_path):
+        raise BackupError(f"{final_path} already exists; refusing to overwrite a backup")
+    partial = partial_name(final_path)
+    remove_path(partial)
+    if directory:
+        os.mkdir(partial, DIR_MODE)
+    else:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        os.close(fd)
+    return partial
+
+
+def commit_partial(partial: str, final_path: str, owner: str | None = None, group: str | None = None) -> None:
+    """Set modes, fsync everything, rename to the final name, fsync the directory."""
+    apply_mode(partial, owner, group)
+    fsync_tree(partial)
+    if os.path.lexists(final_path):
+        raise BackupError(f"{final_path} appeared while writing; refusing to overwrite it")
+    os.rename(partial, final_path)
+    fsync_path(os.path.dirname(os.path.abspath(final_path)))
+
+
+def discard_partial(partial: str) -> None:
+    """Remove a temporary file or directory (best effort, never raises)."""
+    try:
+        remove_path(partial)
+    except OSError:
+        pass
+
+
+def remove_path(path: str) -> None:
+    """Remove a file or directory tree if it exists."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+class HashingFile:
+    """A binary file opened for writing that hashes what is written (sha256) and counts bytes."""
+
+    def __init__(self, fh: t.BinaryIO) -> None:
+        self._fh = fh
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self._digest.update(data)
+        self.size += len(data)
+        return self._fh.write(data)
+
+    def fileno(self) -> int:
+        return self._fh.fileno()
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_writer(final_path: str, mode: str = "wb", owner: str | None = None,
+                  group: str | None = None) -> t.Iterator[t.Any]:
+    """Write ``final_path`` atomically::
+
+        with atomic_writer(path) as fh:        # binary; mode="w" for text (UTF-8)
+            fh.write(data)
+
+    Writes go to ``.partial-<pid>-<name>`` in the same directory (mode 0600);
+    on a clean exit the file is flushed, fsynced, renamed into place and the
+    directory fsynced. On an exception the partial file is removed and the
+    exception propagates. Binary writers are :class:`HashingFile` objects, so
+    ``fh.hexdigest()`` and ``fh.size`` give the sha256 and size of what was written.
+    """
+    if mode not in ("wb", "w"):
+        raise ValueError("atomic_writer mode must be 'wb' or 'w'")
+    partial = new_partial(final_path)
+    try:
+        with open(partial, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as raw:
+            yield HashingFile(raw) if mode == "wb" else raw
+            raw.flush()
+            os.fsync(raw.fileno())
+        commit_partial(partial, final_path, owner, group)
+    except BaseException:
+        discard_partial(partial)
+        raise
+
+
+# ---------------------------------------------------------------------------
+# space
+# ---------------------------------------------------------------------------
+def free_bytes(path: str) -> int:
+    """Bytes available to unprivileged writers on the filesystem holding ``path``."""
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def check_free_space(directory: str, needed: int, what: str = "the backup") -> int:
+    """Raise BackupError naming the directory and the numbers if ``needed`` bytes do not fit; return free bytes."""
+    free = free_bytes(directory)
+    if needed > free:
+        raise BackupError(
+            f"not enough space in {directory} for {what}: about {human_bytes(needed)} ({needed} bytes) needed, "
+            f"{human_bytes(free)} ({free} bytes) free"
+        )
+    return free
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def is_no_space(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+# ---------------------------------------------------------------------------
+# manifests
+# ---------------------------------------------------------------------------
+def manifest_path_for(final_path: str) -> str:
+    """``<final path>.manifest.json`` (for a file or a directory backup)."""
+    return final_path.rstrip("/") + MANIFEST_SUFFIX
+
+
+def new_manifest(kind: str, name: str, final_path: str, started_at: _dt.datetime,
+                 finished_at: _dt.datetime, files: list[dict], details: dict | None = None) -> dict:
+    """A manifest dict for a backup at ``final_path``.
+
+    ``files`` come from :func:`file_entries` (relative to the manifest's directory);
+    ``details`` is nested under ``details_key(kind)``: the kind's name (e.g.
+    ``manifest["postgres"]["row_counts"]``), except ``archive`` for kind ``files``.
+    ``verification`` starts as skipped; see :func:`set_verification`.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown backup kind {kind!r}")
+    return {
+        "format": MANIFEST_FORMAT,
+        "version": MANIFEST_VERSION,
+        "kind": kind,
+        "name": name,
+        "id": os.path.basename(final_path.rstrip("/")),
+        "path": os.path.basename(final_path.rstrip("/")),
+        "is_directory": os.path.isdir(final_path) if os.path.exists(final_path) else False,
+        "files": files,
+        "size": sum(int(f["size"]) for f in files),
+        "started_at": format_time(started_at),
+        "finished_at": format_time(finished_at),
+        "duration_seconds": round((finished_at - started_at).total_seconds(), 3),
+        "host": socket.gethostname(),
+        "verified": VERIFY_SKIPPED,
+        "verification": {"method": "none"},
+        details_key(kind): dict(details or {}),
+    }
+
+
+def details_key(kind: str) -> str:
+    """Manifest key holding a kind's own fields: ``postgres``, ``redis``, or ``archive`` for ``files``."""
+    return DETAILS_KEYS.get(kind, kind)
+
+
+def set_verification(manifest: dict, method: str, ok: bool | None, details: dict | None = None,
+                     when: _dt.datetime | None = None) -> dict:
+    """Record a verification: ``ok`` True -> passed, False -> failed, None -> skipped."""
+    manifest["verified"] = VERIFY_SKIPPED if ok is None else (VERIFY_PASSED if ok else VERIFY_FAILED)
+    manifest["verification"] = dict(details or {}, method=method, at=format_time(when or utcnow()))
+    return manifest
+
+
+def write_manifest(manifest_path: str, manifest: dict, owner: str | None = None, group: str | None = None,
+                   replace: bool = False) -> None:
+    """Write a manifest atomically (mode 0600). ``replace`` allows rewriting an existing one."""
+    if replace and os.path.exists(manifest_path):
+        tmp = manifest_path + ".new"
+        final_tmp = partial_name(tmp)
+        with open(final_tmp, "w", encoding="utf-8") as fh:
+            json.dump(manifest, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        apply_mode(final_tmp, owner, group)
+        os.replace(final_tmp, manifest_path)
+        fsync_path(os.path.dirname(os.path.abspath(manifest_path)))
+        return
+    with atomic_writer(manifest_path, "w", owner, group) as fh:
+        json.dump(manifest, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+
+
+def load_manifest(manifest_path: str) -> dict:
+    """Read one manifest; BackupError if it is unreadable or not one of ours."""
+    try:
+        with open(manifest_path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise BackupError(f"cannot read manifest {manifest_path}: {exc}") from exc
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+        raise BackupError(f"{manifest_path} is not a runbook.ops backup manifest")
+    return data
+
+
+@dataclass
+class BackupRecord:
+    """One backup found through its manifest (or a candidate for retention planning).
+
+    ``complete``: every file the manifest lists exists with the recorded size.
+    ``verified``: the manifest says verification passed.
+    """
+
+    id: str
+    name: str
+    kind: str
+    finished_at: _dt.datetime
+    verified: bool
+    complete: bool = True
+    path: str = ""
+    manifest_path: str = ""
+    manifest: dict = field(default_factory=dict)
+
+    @property
+    def countable(self) -> bool:
+        """Counts for retention: complete and verified."""
+        return self.complete and self.verified
+
+    def data_paths(self) -> list[str]:
+        return [self.path] if self.path else []
+
+
+def record_from_manifest(manifest_path: str, manifest: dict) -> BackupRecord:
+    directory = os.path.dirname(os.path.abspath(manifest_path))
+    complete = True
+    for entry in manifest.get("files", []):
+        full = os.path.join(directory, entry["path"])
+        try:
+            if os.path.getsize(full) != int(entry["size"]):
+                complete = False
+        except OSError:
+            complete = False
+    if not manifest.get("files"):
+        complete = False
+    return BackupRecord(
+        id=manifest.get("id", os.path.basename(manifest_path)),
+        name=manifest.get("name", ""),
+        kind=manifest.get("kind", ""),
+        finished_at=parse_time(manifest["finished_at"]),
+        verified=manifest.get("verified") == VERIFY_PASSED,
+        complete=complete,
+        path=os.path.join(directory, manifest["path"]),
+        manifest_path=manifest_path,
+        manifest=manifest,
+    )
+
+
+def read_manifests(directory: str, kind: str | None = None, name: str | None = None) -> list[BackupRecord]:
+    """Backups in ``directory`` with a manifest of ours, oldest first; filtered by kind and name.
+
+    Unreadable or foreign ``*.manifest.json`` files are skipped (never touched).
+    """
+    if not os.path.isdir(directory):
+        return []
+    records = []
+    for entry in sorted(os.listdir(directory)):
+        if not entry.endswith(MANIFEST_SUFFIX) or entry.startswith(PARTIAL_PREFIX):
+            continue
+        mpath = os.path.join(directory, entry)
+        try:
+            manifest = load_manifest(mpath)
+            record = record_from_manifest(mpath, manifest)
+        except (BackupError, KeyError, ValueError, TypeError):
+            continue
+        if kind is not None and record.kind != kind:
+            continue
+        if name is not None and record.name != name:
+            continue
+        records.append(record)
+    records.sort(key=lambda r: (r.finished_at, r.id))
+    return records
+
+
+def latest_verified(records: t.Iterable[BackupRecord]) -> BackupRecord | None:
+    """The newest complete, verified backup, or None."""
+    good = [r for r in records if r.countable]
+    return max(good, key=lambda r: (r.finished_at, r.id)) if good else None
+
+
+def verify_files(record_or_manifest: BackupRecord | dict, directory: str | None = None) -> list[str]:
+    """Re-hash every file of a backup; a list of problems (empty when every checksum matches)."""
+    if isinstance(record_or_manifest, BackupRecord):
+        manifest = record_or_manifest.manifest
+        directory = os.path.dirname(record_or_manifest.manifest_path)
+    else:
+        manifest = record_or_manifest
+    if directory is None:
+        raise ValueError("verify_files needs the backup directory with a manifest dict")
+    problems = []
+    for entry in manifest.get("files", []):
+        full = os.path.join(directory, entry["path"])
+        if not os.path.exists(full):
+            problems.append(f"{entry['path']}: missing")
+            continue
+        actual = sha256_file(full)
+        if actual != entry["sha256"]:
+            problems.append(f"{entry['path']}: sha256 {actual} does not match the manifest's {entry['sha256']}")
+    if not manifest.get("files"):
+        problems.append("the manifest lists no files")
+    return problems
+
+
+def delete_backup(record: BackupRecord) -> None:
+    """Delete a backup's data, then its manifest (a crash in between leaves an orphan
+    manifest, which :func:`find_leftovers` reports and removes later)."""
+    directory = os.path.dirname(record.manifest_path)
+    tops = set()
+    for entry in record.manifest.get("files", []):
+        tops.add(entry["path"].split("/", 1)[0])
+    for top in sorted(tops):
+        remove_path(os.path.join(directory, top))
+    if os.path.exists(record.manifest_path):
+        os.unlink(record.manifest_path)
+    fsync_path(directory)
+
+
+# ---------------------------------------------------------------------------
+# retention
+# ---------------------------------------------------------------------------
+@dataclass
+class RetentionDecision:
+    record: BackupRecord
+    action: str  # "keep" | "delete"
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.record.id,
+            "path": self.record.path,
+            "finished_at": format_time(self.record.finished_at),
+            "verified": self.record.verified,
+            "complete": self.record.complete,
+            "action": self.action,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class RetentionPlan:
+    decisions: list[RetentionDecision]
+
+    @property
+    def keep(self) -> list[RetentionDecision]:
+        return [d for d in self.decisions if d.action == "keep"]
+
+    @property
+    def delete(self) -> list[RetentionDecision]:
+        return [d for d in self.decisions if d.action == "delete"]
+
+
+def plan_retention(backups: t.Sequence[BackupRecord], keep_last: int | None = None,
+                   max_age_days: float | None = None, now: _dt.datetime | None = None,
+                   prune_unverified: bool = False) -> RetentionPlan:
+    """Decide which backups (of ONE kind and name) to keep and which to delete.
+
+    Rules, in order:
+
+    1. Only complete, verified backups ("countable") are ranked, newest first.
+    2. The newest countable backup is always kept, whatever its age.
+    3. Other countable backups are deleted when their rank is >= ``keep_last``
+       (if set) or they are older than ``max_age_days`` (if set); both limits
+       apply. With neither set nothing is deleted.
+    4. Backups that are not countable (verification skipped or failed,
+       incomplete) never count toward ``keep_last`` and are kept, unless
+       ``prune_unverified`` is true: then those *older than the newest
+       countable backup* are deleted (newer ones are kept).
+
+    Returns a :class:`RetentionPlan` with one decision (and reason) per backup,
+    in the order of ``backups`` sorted newest first.
+    """
+    if keep_last is not None and keep_last < 1:
+        raise ValueError("keep_last must be at least 1")
+    if max_age_days is not None and max_age_days < 0:
+        raise ValueError("max_age_days must not be negative")
+    now = now or utcnow()
+    ordered = sorted(backups, key=lambda r: (r.finished_at, r.id), reverse=True)
+    countable = [r for r in ordered if r.countable]
+    newest = countable[0] if countable else None
+    rank = {id(r): i for i, r in enumerate(countable)}
+    decisions = []
+    for rec in ordered:
+        if rec.countable:
+            i = rank[id(rec)]
+            age_days = (now - rec.finished_at).total_seconds() / 86400.0
+            if i == 0:
+                decisions.append(RetentionDecision(rec, "keep", "newest verified backup (always kept)"))
+                continue
+            reasons = []
+            if keep_last is not None and i >= keep_last:
+                reasons.append(f"beyond keep_last={keep_last} (verified backup #{i + 1})")
+            if max_age_days is not None and age_days > max_age_days:
+                reasons.append(f"older than max_age_days={max_age_days:g} ({age_days:.1f} days)")
+            if reasons:
+                decisions.append(RetentionDecision(rec, "delete", "; ".join(reasons)))
+            else:
+                decisions.append(RetentionDecision(rec, "keep", f"verified backup #{i + 1} within limits"))
+            continue
+        state = "incomplete" if not rec.complete else "not verified"
+        if prune_unverified and newest is not None and (rec.finished_at, rec.id) < (newest.finished_at, newest.id):
+            decisions.append(RetentionDecision(rec, "delete", f"{state}, superseded by verified backup {newest.id}"))
+        else:
+            decisions.append(RetentionDecision(rec, "keep", f"{state}: not counted toward retention, kept"))
+    return RetentionPlan(decisions)
+
+
+# ---------------------------------------------------------------------------
+# leftovers of killed runs
+# ---------------------------------------------------------------------------
+_PARTIAL_RE = re.compile(r"^\.partial-(\d+)-(.+)$")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class Leftover:
+    path: str
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "reason": self.reason}
+
+
+def find_leftovers(directory: str, name_prefix: str | None = None) -> list[Leftover]:
+    """``.partial-<pid>-*`` entries whose process is gone, and manifests of ours whose files are all gone.
+
+    ``name_prefix`` (e.g. ``safe_name(db) + "-"``) limits the search to one
+    backup series. A partial whose writer pid is still running (a concurrent
+    run on this host) is skipped.
+    """
+    if not os.path.isdir(directory):
+        return []
+    out = []
+    for entry in sorted(os.listdir(directory)):
+        full = os.path.join(directory, entry)
+        m = _PARTIAL_RE.match(entry)
+        if m:
+            pid, rest = int(m.group(1)), m.group(2)
+            if name_prefix is not None and not rest.startswith(name_prefix):
+                continue
+            if pid != os.getpid() and _pid_alive(pid):
+                continue
+            out.append(Leftover(full, f"partial {'directory' if os.path.isdir(full) else 'file'} of an interrupted run (pid {pid})"))
+            continue
+        if entry.endswith(MANIFEST_SUFFIX) and (name_prefix is None or entry.startswith(name_prefix)):
+            try:
+                manifest = load_manifest(full)
+            except BackupError:
+                continue
+            files = manifest.get("files") or []
+            if files and not any(os.path.exists(os.path.join(directory, f.get("path", ""))) for f in files):
+                out.append(Leftover(full, "manifest whose backup files are all gone"))
+    return out
+
+
+def remove_leftover(leftover: Leftover) -> None:
+    remove_path(leftover.path)
+
+
+def is_regular_file(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False

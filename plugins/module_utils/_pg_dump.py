@@ -1,0 +1,846 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) runbook.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""PostgreSQL client tools (pg_dump, pg_restore, pg_dumpall, psql) for pg_backup / pg_restore.
+
+Tools always run by argv through a :class:`Runtime` (host or container); the
+password travels only as ``PGPASSWORD`` in the tool's environment. This file
+also holds the snapshot row counting (a REPEATABLE READ transaction that
+exports its snapshot for ``pg_dump --snapshot``) and the backup/verify/restore
+steps shared by both modules.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import os
+import re
+import threading
+import typing as t
+
+from ansible_collections.runbook.ops.plugins.module_utils import _backup as B
+from ansible_collections.runbook.ops.plugins.module_utils._postgres import PostgresError
+from ansible_collections.runbook.ops.plugins.module_utils._runtime import Runtime, RuntimeFailure
+
+try:
+    import psycopg
+    from psycopg import sql
+except ImportError:  # pragma: no cover - the client layer reports the missing library
+    psycopg = None
+    sql = None
+
+FORMATS = {"custom": ("c", ".dump"), "directory": ("d", ".dir"), "plain": ("p", ".sql"), "tar": ("t", ".tar")}
+COMPRESSIONS = ["none", "gzip", "lz4", "zstd"]
+TOOLS = ("pg_dump", "pg_restore", "pg_dumpall", "psql")
+
+_VERSION_RE = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
+
+# user tables whose rows pg_dump dumps: ordinary tables, not system, not extension members
+TABLES_SQL = """
+SELECT n.nspname AS schema, c.relname AS name
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp\\_%%'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY 1, 2
+"""
+
+
+def backup_argument_spec() -> dict:
+    """Tool location options shared by pg_backup and pg_restore."""
+    return dict(
+        pg_bin_dir=dict(type="path"),
+        pg_dump_path=dict(type="path"),
+    )
+
+
+def tool_env(module) -> dict:
+    """libpq environment for the tools: the password only here, never in argv."""
+    p = module.params
+    env = {"PGCONNECT_TIMEOUT": str(p["connect_timeout"]), "PGSSLMODE": p["ssl_mode"],
+           "PGAPPNAME": "runbook.ops"}
+    if p["login_password"]:
+        env["PGPASSWORD"] = p["login_password"]
+    for opt, key in (("ca_cert", "PGSSLROOTCERT"), ("ssl_cert", "PGSSLCERT"), ("ssl_key", "PGSSLKEY")):
+        if p.get(opt):
+            env[key] = p[opt]
+    return env
+
+
+def conn_argv(module, database: str | None = None, db_flag: str = "-d") -> list[str]:
+    """Connection arguments (no password) for pg_dump/pg_restore/psql/pg_dumpall."""
+    p = module.params
+    out = []
+    host = p["login_unix_socket"] or p["login_host"]
+    if host:
+        out += ["-h", host]
+    out += ["-p", str(p["login_port"]), "-U", p["login_user"]]
+    if database is not None:
+        out += [db_flag, database]
+    return out
+
+
+def parse_tool_version(text: str) -> int | None:
+    """Major version from ``pg_dump --version`` output (``pg_dump (PostgreSQL) 15.18 ...`` -> 15)."""
+    m = _VERSION_RE.search(text)
+    return int(m.group(1)) if m else None
+
+
+class PgTools:
+    """Located, version-checked client tools for one server."""
+
+    def __init__(self, module, runtime: Runtime, server_version_num: int) -> None:
+        self.module = module
+        self.runtime = runtime
+        self.server_major = server_version_num // 10000
+        self.paths: dict[str, str] = {}
+        self.versions: dict[str, str] = {}
+        self._help: dict[str, str] = {}
+
+    # -- locating -----------------------------------------------------------
+    def _candidates_dirs(self) -> list[str]:
+        p = self.module.params
+        if p.get("pg_dump_path"):
+            return [os.path.dirname(p["pg_dump_path"])]
+        if p.get("pg_bin_dir"):
+            return [p["pg_bin_dir"]]
+        dirs = []
+        exact = f"/usr/lib/postgresql/{self.server_major}/bin"
+        if os.path.isdir(exact):
+            dirs.append(exact)
+        newer = sorted(
+            (d for d in glob.glob("/usr/lib/postgresql/*/bin") if d.split("/")[-2].isdigit()
+             and int(d.split("/")[-2]) > self.server_major),
+            key=lambda d: int(d.split("/")[-2]),
+        )
+        dirs += newer
+        return dirs
+
+    def find(self, tool: str) -> str:
+        """Path (or bare name inside a container) of ``tool``, its major version checked against the server."""
+        if tool in self.paths:
+            return self.paths[tool]
+        p = self.module.params
+        if self.runtime.in_container:
+            path = tool if not p.get("pg_bin_dir") else os.path.join(p["pg_bin_dir"], tool)
+        else:
+            path = None
+            if tool == "pg_dump" and p.get("pg_dump_path"):
+                path = p["pg_dump_path"]
+                if not os.access(path, os.X_OK):
+                    raise PostgresError(f"pg_dump_path: {path} is not an executable file")
+            else:
+                for d in self._candidates_dirs():
+                    cand = os.path.join(d, tool)
+                    if os.access(cand, os.X_OK):
+                        path = cand
+                        break
+                if path is None and not (p.get("pg_dump_path") or p.get("pg_bin_dir")):
+                    path = self.module.get_bin_path(tool)
+            if not path:
+                where = p.get("pg_bin_dir") or (os.path.dirname(p["pg_dump_path"]) if p.get("pg_dump_path") else None)
+                raise PostgresError(
+                    f"{tool} not found" + (f" in {where}" if where else
+                                           f" (looked in /usr/lib/postgresql/{self.server_major}/bin, newer versions and PATH)")
+                    + "; install the PostgreSQL client matching the server or set pg_bin_dir / pg_dump_path"
+                )
+        rc, out, err = self.runtime.run([path, "--version"])
+        if rc != 0:
+            raise PostgresError(f"cannot run {path} --version in {self.runtime.describe()}: {(err or out).strip()}")
+        major = parse_tool_version(out)
+        if major is None:
+            raise PostgresError(f"cannot parse the version of {path}: {out.strip()!r}")
+        if major < self.server_major:
+            raise PostgresError(
+                f"{tool} {major} ({path}) is older than the server (PostgreSQL {self.server_major}); "
+                f"it cannot dump or restore this server correctly. Install the PostgreSQL {self.server_major} "
+                f"client tools, set pg_bin_dir / pg_dump_path, or run inside the database container (container option)"
+            )
+        self.paths[tool] = path
+        self.versions[tool] = out.strip()
+        return path
+
+    def help_text(self, tool: str) -> str:
+        if tool not in self._help:
+            rc, out, err = self.runtime.run([self.find(tool), "--help"])
+            self._help[tool] = out if rc == 0 else ""
+        return self._help[tool]
+
+    def major(self, tool: str) -> int:
+        self.find(tool)
+        return parse_tool_version(self.versions[tool]) or 0
+
+    def check_compression(self, compression: str, level: int | None, fmt: str) -> list[str]:
+        """pg_dump arguments for the compression; PostgresError when unsupported."""
+        if compression == "none":
+            return ["-Z", "0"] if fmt in ("custom", "directory") else []
+        if fmt == "tar":
+            raise PostgresError("compression: pg_dump's tar format does not support compression; use format=custom or directory")
+        if compression == "gzip":
+            lvl = 6 if level is None else level
+            if not 1 <= lvl <= 9:
+                raise PostgresError("compression_level: gzip levels are 1-9")
+            return ["-Z", str(lvl)]
+        # lz4 / zstd: pg_dump 16+ (``--compress=METHOD[:DETAIL]``)
+        helptext = self.help_text("pg_dump")
+        if self.major("pg_dump") < 16 or "METHOD" not in helptext:
+            raise PostgresError(
+                f"compression: {compression} needs pg_dump 16 or newer; {self.paths['pg_dump']} is "
+                f"{self.versions['pg_dump']} (use compression=gzip)"
+            )
+        spec = compression if level is None else f"{compression}:{level}"
+        return [f"--compress={spec}"]
+
+
+# -- snapshot row counts --------------------------------------------------------
+def count_rows(conn) -> dict[str, int]:
+    """Exact ``count(*)`` of every user table, keyed ``schema.table`` (quoted like psql when needed)."""
+    counts = {}
+    with conn.cursor() as cur:
+        cur.execute(TABLES_SQL)
+        tables = [(r[0], r[1]) if not isinstance(r, dict) else (r["schema"], r["name"]) for r in cur.fetchall()]
+        for schema, name in tables:
+            cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name)))
+            row = cur.fetchone()
+            counts[table_key(schema, name)] = int(row[0] if not isinstance(row, dict) else list(row.values())[0])
+    return counts
+
+
+def table_key(schema: str, name: str) -> str:
+    return f"{schema}.{name}"
+
+
+class SnapshotCounter:
+    """A REPEATABLE READ transaction that exports its snapshot, counts rows in it (in a thread)
+    and stays open until :meth:`close`, so ``pg_dump --snapshot`` sees exactly the counted data."""
+
+    def __init__(self, client, database: str) -> None:
+        self.client = client
+        self.database = database
+        self.conn = None
+        self.snapshot: str | None = None
+        self.counts: dict[str, int] | None = None
+        self.error: str | None = None
+        self._thread: threading.Thread | None = None
+
+    def open(self) -> str:
+        kwargs = self.client._conn_kwargs(self.database)
+        try:
+            self.conn = psycopg.connect(autocommit=False, **kwargs)
+            with self.conn.cursor() as cur:
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                cur.execute("SELECT pg_export_snapshot()")
+                self.snapshot = cur.fetchone()[0]
+        except psycopg.OperationalError as exc:
+            raise PostgresError(self.client.explain_connect_error(exc, self.database)) from exc
+        except psycopg.Error as exc:
+            raise PostgresError(f"cannot export a snapshot of database {self.database!r}: {exc}") from exc
+        return self.snapshot
+
+    def start_counting(self) -> None:
+        def work() -> None:
+            try:
+                self.counts = count_rows(self.conn)
+            except Exception as exc:  # reported by wait()
+                self.error = f"counting rows of database {self.database!r} failed: {exc}"
+
+        self._thread = threading.Thread(target=work, daemon=True)
+        self._thread.start()
+
+    def wait(self) -> dict[str, int]:
+        if self._thread is not None:
+            self._thread.join()
+        if self.error:
+            raise PostgresError(self.error)
+        return self.counts or {}
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        if self.conn is not None:
+            try:
+                self.conn.rollback()
+                self.conn.close()
+            except Exception:  # closing is best effort
+                pass
+            self.conn = None
+
+
+def database_size(client, database: str) -> int:
+    rows = client.query(client.connect(), "SELECT pg_database_size(%s) AS size", [database])
+    return int(rows[0]["size"])
+
+
+def counts_in_database(client, database: str) -> dict[str, int]:
+    conn = client.connect(database)
+    return count_rows_dict(client, conn)
+
+
+def count_rows_dict(client, conn) -> dict[str, int]:
+    counts = {}
+    for row in client.query(conn, TABLES_SQL):
+        n = client.query(conn, sql.SQL("SELECT count(*) AS n FROM {}").format(sql.Identifier(row["schema"], row["name"])))
+        counts[table_key(row["schema"], row["name"])] = int(n[0]["n"])
+    return counts
+
+
+def compare_counts(expected: dict[str, int], actual: dict[str, int]) -> list[dict]:
+    """Differences between two ``{table: rows}`` maps (missing tables count as None)."""
+    diffs = []
+    for key in sorted(set(expected) | set(actual)):
+        e, a = expected.get(key), actual.get(key)
+        if e != a:
+            diffs.append({"table": key, "expected": e, "actual": a})
+    return diffs
+
+
+# -- reading plain dumps ------------------------------------------------------
+def open_plain(path: str, compression: str) -> t.BinaryIO:
+    if compression == "gzip":
+        return gzip.open(path, "rb")
+    if compression == "none":
+        return open(path, "rb")
+    raise PostgresError(f"reading plain dumps compressed with {compression} is not supported here")
+
+
+PLAIN_TRAILER = b"-- PostgreSQL database dump complete"
+
+
+def plain_dump_complete(path: str, compression: str) -> bool:
+    """True when the plain dump ends with pg_dump's completion trailer."""
+    tail = b""
+    with open_plain(path, compression) as fh:
+        while True:
+            chunk = fh.read(1024 * 1024)
+            if not chunk:
+                break
+            tail = (tail + chunk)[-4096:]
+    return PLAIN_TRAILER in tail
+
+
+def scratch_name(database: str, when) -> str:
+    base = f"_verify_{B.stamp(when)}"
+    return database[: 63 - len(base)] + base
+
+
+def list_toc(tools: PgTools, path_in_runtime: str, env: dict) -> tuple[bool, str, int]:
+    """``pg_restore --list``: (ok, error text, number of TOC entries)."""
+    rc, out, err = tools.runtime.run([tools.find("pg_restore"), "--list", path_in_runtime], env=env)
+    if rc != 0:
+        return False, (err or out).strip(), 0
+    entries = sum(1 for line in out.splitlines() if line and not line.startswith(";"))
+    return True, "", entries
+
+
+def raise_runtime(exc: RuntimeFailure) -> t.NoReturn:
+    raise PostgresError(str(exc)) from exc
+
+
+# ===========================================================================
+# pg_backup
+# ===========================================================================
+GLOBALS_NAME = ":globals:"
+
+
+class BackupRun:
+    """One pg_backup run: every step for every database, results collected for the module."""
+
+    def __init__(self, module, client) -> None:
+        self.module = module
+        self.client = client
+        p = module.params
+        self.p = p
+        self.check = module.check_mode
+        self.dest = os.path.abspath(p["backup_dir"])
+        try:
+            self.runtime = Runtime(module, p.get("container"), p.get("engine") or "podman")
+        except RuntimeFailure as exc:
+            raise_runtime(exc)
+        self.env = tool_env(module)
+        self.tools: PgTools | None = None
+        self.result: dict = {"changed": False, "backups": [], "retention": {}, "leftovers_removed": [],
+                             "deleted": [], "would_create": [], "commands": []}
+
+    # -- validation ------------------------------------------------------------
+    def validate(self) -> None:
+        p = self.p
+        if p["jobs"] < 1:
+            raise PostgresError("jobs: must be at least 1")
+        if p["jobs"] > 1 and p["format"] != "directory":
+            raise PostgresError(f"jobs: parallel dumps need format=directory (format is {p['format']})")
+        if p["keep_last"] is not None and p["keep_last"] < 1:
+            raise PostgresError("keep_last: must be at least 1 (the newest verified backup is always kept)")
+        if p["max_age_days"] is not None and p["max_age_days"] < 0:
+            raise PostgresError("max_age_days: must not be negative")
+        if p["space_factor"] < 0:
+            raise PostgresError("space_factor: must not be negative (0 disables the space check)")
+        if p["format"] == "plain" and p["compression"] not in ("none", "gzip"):
+            raise PostgresError("compression: plain format backups support none or gzip here")
+        if p["verify"] == "list" and p["format"] == "plain":
+            pass  # plain: checksum + completion trailer
+        self.tools = PgTools(self.module, self.runtime, self.client.server_version)
+        self.compress_args = self.tools.check_compression(p["compression"], p["compression_level"], p["format"])
+
+    def _cmd(self, argv: list[str]) -> None:
+        self.result["commands"].append(self.runtime.argv(argv, [k for k in self.env if k == "PGPASSWORD"]))
+
+    # -- main ---------------------------------------------------------------------
+    def run(self) -> dict:
+        self.validate()
+        databases = self.client.resolve_databases(self.p["databases"] or None)
+        self.tools.find("pg_dump")
+        created_dir = B.ensure_dir(self.dest, self.p["owner"], self.p["group"], check_mode=self.check)
+        self.result["changed"] |= created_dir
+        self.result["backup_dir"] = self.dest
+        names = list(databases) + ([GLOBALS_NAME] if self.p["globals"] else [])
+        for name in names:
+            self._leftovers(name)
+        for name in names:
+            if self.check:
+                self._predict(name)
+            elif name == GLOBALS_NAME:
+                self._backup_globals()
+            else:
+                self._backup_database(name)
+            self._retention(name)
+        self.result["changed"] = bool(self.result["changed"] or self.result["backups"] or self.result["would_create"]
+                                      or self.result["deleted"] or self.result["leftovers_removed"])
+        failed = [b for b in self.result["backups"] if b["verified"] == B.VERIFY_FAILED]
+        if failed:
+            self.result["failed"] = True
+            self.result["msg"] = "verification failed for " + ", ".join(
+                f"{b['name']} ({b['path']}: {b['verification'].get('error', '')})" for b in failed)
+        return self.result
+
+    def _ext(self, fmt: str, compression: str) -> str:
+        ext = FORMATS[fmt][1]
+        if fmt == "plain" and compression == "gzip":
+            ext += ".gz"
+        return ext
+
+    def _final_path(self, name: str, when) -> str:
+        if name == GLOBALS_NAME:
+            return os.path.join(self.dest, B.backup_basename("globals", when, ".sql"))
+        return os.path.join(self.dest, B.backup_basename(name, when, self._ext(self.p["format"], self.p["compression"])))
+
+    def _prefix(self, name: str) -> str:
+        return B.safe_name("globals" if name == GLOBALS_NAME else name) + "-"
+
+    # -- leftovers --------------------------------------------------------------------
+    def _leftovers(self, name: str) -> None:
+        for lo in B.find_leftovers(self.dest, self._prefix(name)):
+            if not self.check:
+                B.remove_leftover(lo)
+            self.result["leftovers_removed"].append(lo.as_dict())
+
+    # -- check mode ------------------------------------------------------------------
+    def _predict(self, name: str) -> None:
+        when = B.utcnow()
+        final = self._final_path(name, when)
+        if name != GLOBALS_NAME and self.p["space_factor"] > 0 and os.path.isdir(self.dest):
+            size = database_size(self.client, name)
+            B.check_free_space(self.dest, int(size * self.p["space_factor"]), f"a backup of database {name!r}")
+        self.result["would_create"].append({"name": name, "path": final, "manifest": B.manifest_path_for(final)})
+
+    # -- one database -------------------------------------------------------------
+    def _backup_database(self, db: str) -> None:
+        p = self.p
+        started = B.utcnow()
+        final = self._final_path(db, started)
+        size = database_size(self.client, db)
+        if p["space_factor"] > 0:
+            B.check_free_space(self.dest, int(size * p["space_factor"]), f"a backup of database {db!r} "
+                               f"(pg_database_size {B.human_bytes(size)} x space_factor {p['space_factor']:g})")
+        is_dir = p["format"] == "directory"
+        partial = B.partial_name(final)
+        snap = SnapshotCounter(self.client, db)
+        rc, err = 1, ""
+        try:
+            snapshot = snap.open()
+            argv = [self.tools.find("pg_dump"), "-F", FORMATS[p["format"]][0], f"--snapshot={snapshot}"]
+            argv += self.compress_args
+            if p["jobs"] > 1:
+                argv += ["-j", str(p["jobs"])]
+            argv += conn_argv(self.module, db)
+            snap.start_counting()
+            if not self.runtime.in_container:
+                B.new_partial(final, directory=is_dir)
+                full = argv + ["-f", partial]
+                self._cmd(full)
+                rc, _out, err = self.runtime.run(full, env=self.env)
+            elif is_dir:
+                tmp = self.runtime.mktemp_dir()
+                try:
+                    full = argv + ["-f", f"{tmp}/dump"]
+                    self._cmd(full)
+                    rc, _out, err = self.runtime.run(full, env=self.env)
+                    if rc == 0:
+                        B.remove_path(partial)
+                        self.runtime.copy_out(f"{tmp}/dump", partial)
+                finally:
+                    self.runtime.remove(tmp)
+            else:
+                B.new_partial(final)
+                self._cmd(argv)
+                with open(partial, "wb") as fh:
+                    rc, err = self.runtime.run_to_file(argv, fh, env=self.env)
+            counts = snap.wait()
+        except RuntimeFailure as exc:
+            B.discard_partial(partial)
+            raise_runtime(exc)
+        except BaseException:
+            B.discard_partial(partial)
+            raise
+        finally:
+            snap.close()
+        if rc != 0:
+            B.discard_partial(partial)
+            self._dump_failed("pg_dump", db, rc, err)
+        self._finish(db, final, partial, started, {
+            "database": db,
+            "format": p["format"],
+            "compression": p["compression"],
+            "compression_level": p["compression_level"],
+            "jobs": p["jobs"],
+            "server_version": self.client.server_version_string(),
+            "pg_dump_version": self.tools.versions.get("pg_dump"),
+            "database_size": size,
+            "snapshot_row_counts": True,
+            "row_counts": counts,
+            "tables": len(counts),
+            "total_rows": sum(counts.values()),
+            "ran_in": self.runtime.describe(),
+        })
+
+    def _backup_globals(self) -> None:
+        started = B.utcnow()
+        final = self._final_path(GLOBALS_NAME, started)
+        partial = B.partial_name(final)
+        argv = [self.tools.find("pg_dumpall"), "--globals-only"] + conn_argv(self.module, self.p["login_db"], "-l")
+        try:
+            B.new_partial(final)
+            if self.runtime.in_container:
+                self._cmd(argv)
+                with open(partial, "wb") as fh:
+                    rc, err = self.runtime.run_to_file(argv, fh, env=self.env)
+            else:
+                full = argv + ["-f", partial]
+                self._cmd(full)
+                rc, _out, err = self.runtime.run(full, env=self.env)
+        except BaseException:
+            B.discard_partial(partial)
+            raise
+        if rc != 0:
+            B.discard_partial(partial)
+            self._dump_failed("pg_dumpall --globals-only", "globals", rc, err)
+        self._finish(GLOBALS_NAME, final, partial, started, {
+            "database": None, "globals": True, "format": "plain", "compression": "none",
+            "server_version": self.client.server_version_string(),
+            "pg_dump_version": self.tools.versions.get("pg_dumpall"),
+        })
+
+    def _dump_failed(self, tool: str, what: str, rc: int, err: str) -> t.NoReturn:
+        text = (err or "").strip()
+        if "No space left on device" in text or "Disk quota exceeded" in text:
+            raise PostgresError(
+                f"{tool} of {what!r} failed: the destination {self.dest} is full ({text.splitlines()[-1]}); "
+                f"the partial file was removed, earlier backups are untouched"
+            )
+        last = text.splitlines()[-3:] if text else [f"exit code {rc}"]
+        raise PostgresError(f"{tool} of {what!r} failed (exit code {rc}): {' '.join(last)}")
+
+    def _finish(self, name: str, final: str, partial: str, started, details: dict) -> None:
+        p = self.p
+        try:
+            entries = B.file_entries(partial, self.dest)
+            pbase, fbase = os.path.basename(partial), os.path.basename(final)
+            for e in entries:
+                e["path"] = fbase + e["path"][len(pbase):]
+            B.commit_partial(partial, final, p["owner"], p["group"])
+        except BaseException:
+            B.discard_partial(partial)
+            raise
+        finished = B.utcnow()
+        manifest = B.new_manifest("postgres", name, final, started, finished, entries, details)
+        if name != GLOBALS_NAME:
+            self._verify(manifest, final)
+        else:
+            problems = B.verify_files(manifest, self.dest) if p["verify"] != "none" else []
+            B.set_verification(manifest, "checksum" if p["verify"] != "none" else "none",
+                               None if p["verify"] == "none" else not problems,
+                               {"error": "; ".join(problems)} if problems else {})
+        mpath = B.manifest_path_for(final)
+        B.write_manifest(mpath, manifest, p["owner"], p["group"])
+        self.result["backups"].append({
+            "name": name,
+            "database": details.get("database"),
+            "path": final,
+            "manifest": mpath,
+            "size": manifest["size"],
+            "files": entries,
+            "sha256": entries[0]["sha256"] if len(entries) == 1 and not os.path.isdir(final) else None,
+            "started_at": manifest["started_at"],
+            "finished_at": manifest["finished_at"],
+            "duration_seconds": manifest["duration_seconds"],
+            "verified": manifest["verified"],
+            "verification": manifest["verification"],
+            "tables": details.get("tables"),
+            "total_rows": details.get("total_rows"),
+        })
+        self.result["changed"] = True
+
+    # -- verification ------------------------------------------------------------------
+    def _verify(self, manifest: dict, final: str) -> None:
+        method = self.p["verify"]
+        if method == "none":
+            B.set_verification(manifest, "none", None)
+            return
+        vstart = B.utcnow()
+        problems = B.verify_files(manifest, self.dest)
+        details: dict = {"checksums": "ok" if not problems else "mismatch"}
+        if not problems:
+            problems, extra = verify_dump(self, manifest, final, method)
+            details.update(extra)
+        details["duration_seconds"] = round((B.utcnow() - vstart).total_seconds(), 3)
+        if problems:
+            details["error"] = "; ".join(problems)
+        B.set_verification(manifest, method, not problems, details)
+
+    # -- retention ---------------------------------------------------------------------
+    def _retention(self, name: str) -> None:
+        p = self.p
+        records = B.read_manifests(self.dest, "postgres", name)
+        if self.check:
+            when = B.utcnow()
+            final = self._final_path(name, when)
+            records.append(B.BackupRecord(id=os.path.basename(final), name=name, kind="postgres", finished_at=when,
+                                          verified=p["verify"] != "none", complete=True, path=final,
+                                          manifest_path=B.manifest_path_for(final)))
+        plan = B.plan_retention(records, p["keep_last"], p["max_age_days"], B.utcnow(), p["prune_unverified"])
+        self.result["retention"][name] = {
+            "keep": [d.as_dict() for d in plan.keep],
+            "delete": [d.as_dict() for d in plan.delete],
+        }
+        for d in plan.delete:
+            if not self.check:
+                B.delete_backup(d.record)
+            self.result["deleted"].append(d.record.path)
+
+
+def _runtime_path(run, final: str) -> tuple[str, t.Callable[[], None]]:
+    """The backup's path as the tools see it (copied into the container when needed) and a cleanup."""
+    if not run.runtime.in_container:
+        return final, (lambda: None)
+    tmp = run.runtime.mktemp_dir()
+    inside = f"{tmp}/{os.path.basename(final)}"
+    try:
+        run.runtime.copy_in(final, inside)
+    except RuntimeFailure as exc:
+        run.runtime.remove(tmp)
+        raise_runtime(exc)
+    return inside, (lambda: run.runtime.remove(tmp))
+
+
+def verify_dump(run, manifest: dict, final: str, method: str) -> tuple[list[str], dict]:
+    """``list``: the TOC reads (pg_restore --list) or the plain dump is complete;
+    ``restore``: restore into a scratch database, compare row counts, drop it."""
+    pgm = manifest["postgres"]
+    fmt = pgm["format"]
+    extra: dict = {}
+    if method == "list":
+        if fmt == "plain":
+            ok = plain_dump_complete(final, pgm["compression"])
+            return ([] if ok else ["the plain dump lacks pg_dump's completion trailer"]), {"trailer": ok}
+        inside, cleanup = _runtime_path(run, final)
+        try:
+            ok, err, entries = list_toc(run.tools, inside, run.env)
+        finally:
+            cleanup()
+        extra["toc_entries"] = entries
+        return ([] if ok else [f"pg_restore --list failed: {err}"]), extra
+    # restore into a scratch database
+    scratch = scratch_name(pgm["database"], B.utcnow())
+    extra["scratch_database"] = scratch
+    conn = run.client.connect()
+    problems: list[str] = []
+    try:
+        run.client.execute(conn, sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(scratch)))
+        rc, err = restore_into(run, final, fmt, pgm["compression"], scratch, jobs=max(1, run.p["jobs"]),
+                               no_owner=True, clean=False, if_exists=False, single_transaction=run.p["jobs"] <= 1)
+        if rc != 0:
+            problems.append(f"restore into scratch database {scratch!r} failed: {err}")
+        else:
+            actual = counts_in_database(run.client, scratch)
+            diffs = compare_counts(pgm.get("row_counts") or {}, actual)
+            extra["tables_compared"] = len(actual)
+            extra["row_count_differences"] = diffs
+            if diffs:
+                problems.append(f"row counts differ from the manifest for {len(diffs)} table(s): "
+                                + ", ".join(f"{d['table']} {d['expected']} != {d['actual']}" for d in diffs[:5]))
+    finally:
+        drop_database(run.client, scratch)
+    return problems, extra
+
+
+def drop_database(client, name: str) -> None:
+    stale = client._connections.pop(name, None)
+    if stale is not None:
+        try:
+            stale.close()
+        except Exception:  # best effort
+            pass
+    client.execute(client.connect(), sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def restore_into(run, final: str, fmt: str, compression: str, target: str, jobs: int = 1, no_owner: bool = False,
+                 clean: bool = False, if_exists: bool = False, single_transaction: bool = True,
+                 create: bool = False) -> tuple[int, str]:
+    """Restore a backup file/dir into ``target``; (rc, error text). Plain SQL: psql with
+    ON_ERROR_STOP=1 and --single-transaction; others: pg_restore --exit-on-error."""
+    tools = run.tools
+    if fmt == "plain":
+        argv = [tools.find("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"]
+        argv += conn_argv(run.module, target)
+        run.result.setdefault("commands", []).append(run.runtime.argv(argv, ["PGPASSWORD"], interactive=True))
+        with open_plain(final, compression) as src:
+            rc, _out, err = run.runtime.run_from_file(argv, src, env=run.env)
+        return rc, _last_lines(err)
+    argv = [tools.find("pg_restore"), "--exit-on-error"]
+    if jobs > 1:
+        argv += ["-j", str(jobs)]
+    elif single_transaction:
+        argv.append("--single-transaction")
+    if no_owner:
+        argv.append("--no-owner")
+    if clean:
+        argv.append("--clean")
+    if if_exists:
+        argv.append("--if-exists")
+    if create:
+        argv.append("--create")
+    argv += conn_argv(run.module, target)
+    inside, cleanup = _runtime_path(run, final)
+    try:
+        full = argv + [inside]
+        run.result.setdefault("commands", []).append(run.runtime.argv(full, ["PGPASSWORD"]))
+        rc, out, err = run.runtime.run(full, env=run.env)
+    finally:
+        cleanup()
+    return rc, _last_lines(err or out)
+
+
+def _last_lines(text: str, n: int = 5) -> str:
+    lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
+    return " ".join(lines[-n:])
+
+
+# ===========================================================================
+# pg_restore
+# ===========================================================================
+class RestoreRun:
+    """One pg_restore run: find the backup, verify checksums, restore, compare row counts."""
+
+    def __init__(self, module, client) -> None:
+        self.module = module
+        self.client = client
+        self.p = module.params
+        self.check = module.check_mode
+        try:
+            self.runtime = Runtime(module, self.p.get("container"), self.p.get("engine") or "podman")
+        except RuntimeFailure as exc:
+            raise_runtime(exc)
+        self.env = tool_env(module)
+        self.tools: PgTools | None = None
+        self.result: dict = {"changed": False, "commands": []}
+
+    def find_backup(self) -> B.BackupRecord:
+        p = self.p
+        if p["backup"] == "latest":
+            if not p["backup_dir"] or not p["database"]:
+                raise PostgresError("backup=latest needs backup_dir and database (the backed-up database's name)")
+            records = B.read_manifests(p["backup_dir"], "postgres", p["database"])
+            rec = B.latest_verified(records)
+            if rec is None:
+                raise PostgresError(
+                    f"backup=latest: no complete, verified backup of database {p['database']!r} in {p['backup_dir']}"
+                    f" ({len(records)} backup(s) with a manifest, none verified and complete)"
+                )
+            return rec
+        path = os.path.abspath(p["backup"])
+        mpath = path if path.endswith(B.MANIFEST_SUFFIX) else B.manifest_path_for(path)
+        if not os.path.exists(mpath):
+            raise PostgresError(f"backup: no manifest {mpath} next to {path}; only backups made by pg_backup can be restored")
+        try:
+            manifest = B.load_manifest(mpath)
+            rec = B.record_from_manifest(mpath, manifest)
+        except B.BackupError as exc:
+            raise PostgresError(f"backup: {exc}") from exc
+        except (KeyError, ValueError, TypeError) as exc:
+            raise PostgresError(f"backup: manifest {mpath} is damaged: {exc}") from exc
+        if rec.kind != "postgres":
+            raise PostgresError(f"backup: {path} is a {rec.kind!r} backup, not a PostgreSQL one")
+        return rec
+
+    def run(self) -> dict:
+        p = self.p
+        if p["jobs"] < 1:
+            raise PostgresError("jobs: must be at least 1")
+        rec = self.find_backup()
+        pgm = rec.manifest.get("postgres", {})
+        if pgm.get("globals"):
+            raise PostgresError("backup: this is a globals (roles/tablespaces) dump; apply it with psql as a superuser "
+                                "after reviewing it, pg_restore restores databases only")
+        fmt = pgm.get("format")
+        if fmt not in FORMATS:
+            raise PostgresError(f"backup: unknown format {fmt!r} in manifest {rec.manifest_path}")
+        if p["jobs"] > 1 and fmt not in ("custom", "directory"):
+            raise PostgresError(f"jobs: parallel restore needs a custom or directory backup (this one is {fmt})")
+        target = p["target_database"] or pgm.get("database")
+        self.result.update(backup=rec.path, manifest=rec.manifest_path, format=fmt, target_database=target,
+                           source_database=pgm.get("database"), backup_finished_at=rec.manifest.get("finished_at"),
+                           backup_verified=rec.manifest.get("verified"))
+        if not rec.complete:
+            raise PostgresError(f"backup: {rec.path} is incomplete (files missing or truncated); refusing to restore it")
+        problems = B.verify_files(rec)
+        self.result["checksum"] = "ok" if not problems else "mismatch"
+        if problems:
+            raise PostgresError(f"backup: checksum verification of {rec.path} failed, refusing to restore it: "
+                                + "; ".join(problems))
+        self.tools = PgTools(self.module, self.runtime, self.client.server_version)
+        self.tools.find("psql" if fmt == "plain" else "pg_restore")
+        exists = target in self.client.list_databases()
+        if not exists and not p["create"]:
+            raise PostgresError(f"target_database: database {target!r} does not exist on {self.client.describe_target()} "
+                                "(set create=true to create it)")
+        self.result["created_database"] = not exists
+        if self.check:
+            self.result["changed"] = True
+            return self.result
+        if not exists:
+            self.client.execute(self.client.connect(),
+                                sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(target)))
+        started = B.utcnow()
+        rc, err = restore_into(self, rec.path, fmt, pgm.get("compression", "none"), target, jobs=p["jobs"],
+                               no_owner=p["no_owner"], clean=p["clean"], if_exists=p["if_exists"],
+                               single_transaction=p["jobs"] <= 1)
+        self.result["duration_seconds"] = round((B.utcnow() - started).total_seconds(), 3)
+        self.result["changed"] = True
+        if rc != 0:
+            what = "psql (ON_ERROR_STOP=1, single transaction: nothing was committed)" if fmt == "plain" else "pg_restore"
+            raise PostgresError(f"restore of {rec.path} into {target!r} failed: {what}: {err}")
+        if p["compare_row_counts"]:
+            expected = pgm.get("row_counts") or {}
+            actual = counts_in_database(self.client, target)
+            diffs = compare_counts(expected, actual)
+            self.result["row_count_differences"] = diffs
+            self.result["tables_compared"] = len(set(expected) | set(actual))
+            if diffs:
+                self.result["failed"] = True
+                self.result["msg"] = (f"restored {rec.path} into {target!r}, but row counts differ from the manifest for "
+                                      f"{len(diffs)} table(s): " + ", ".join(
+                                          f"{d['table']} expected {d['expected']} got {d['actual']}" for d in diffs[:10]))
+        return self.result

@@ -1,0 +1,253 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) runbook.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pg_backup
+short_description: Verified logical PostgreSQL backups with checksums, manifests and safe retention
+version_added: 0.1.0
+author: runbook.ops maintainers (@runbook-ops)
+description:
+  - Dumps databases with C(pg_dump) (and optionally the cluster globals with C(pg_dumpall --globals-only))
+    into O(backup_dir), one backup per database.
+  - Each dump is written atomically, under a temporary name (C(.partial-<pid>-<name>)) in O(backup_dir),
+    fsynced, checksummed (sha256, per file for the directory format) and only then renamed into place.
+    Nothing under a final name is ever partial.
+  - Each backup gets a JSON manifest C(<backup>.manifest.json) with database, server and pg_dump versions,
+    format, compression, sizes, checksums, times, host and the exact row count of every table as of the
+    dump's snapshot (a REPEATABLE READ transaction exports its snapshot, counts every table in it and hands
+    it to C(pg_dump --snapshot)).
+  - Verification (O(verify)) is recorded in the manifest. Retention (O(keep_last), O(max_age_days)) only
+    counts complete, verified backups of the same database, never deletes the newest verified one, and never
+    touches files that have no manifest of this module. Leftovers of killed runs are removed and reported.
+  - Files are created with mode 0600, directories 0700.
+  - The password reaches the tools only through C(PGPASSWORD) in their environment, never the command line,
+    the manifest or the result.
+extends_documentation_fragment:
+  - runbook.ops.postgres
+  - runbook.ops.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Lists the backups that would be created (RV(would_create)), the leftovers and the backups that
+      retention would delete; creates and deletes nothing.
+  diff_mode:
+    support: none
+options:
+  backup_dir:
+    description: Directory on the managed host that receives the backups (created with mode 0700 if missing).
+    type: path
+    required: true
+  databases:
+    description: Databases to back up. Empty means every non-template database that accepts connections.
+    type: list
+    elements: str
+    default: []
+  globals:
+    description: Also dump roles and tablespaces with C(pg_dumpall --globals-only) (plain SQL, name C(globals)).
+    type: bool
+    default: false
+  format:
+    description: pg_dump output format.
+    type: str
+    default: custom
+    choices: [custom, directory, plain, tar]
+  compression:
+    description:
+      - Compression method. C(lz4) and C(zstd) need pg_dump 16 or newer (a clear error otherwise).
+      - The tar format cannot be compressed; plain supports C(none) and C(gzip).
+    type: str
+    default: gzip
+    choices: [none, gzip, lz4, zstd]
+  compression_level:
+    description: Compression level (gzip 1-9; default 6 for gzip, the tool's default otherwise).
+    type: int
+  jobs:
+    description: Parallel dump jobs (O(format=directory) only); also used by O(verify=restore).
+    type: int
+    default: 1
+  verify:
+    description:
+      - C(none) records the backup as not verified (it then never counts toward retention).
+      - C(list) re-reads every checksum and reads the whole table of contents with C(pg_restore --list)
+        (plain dumps, checks pg_dump's completion trailer).
+      - C(restore) restores into a scratch database C(<db>_verify_<stamp>), compares every table's row count
+        with the manifest and drops the scratch database whatever happens.
+    type: str
+    default: list
+    choices: [none, list, restore]
+  keep_last:
+    description: Keep at most this many verified backups per database (the newest verified is always kept).
+    type: int
+  max_age_days:
+    description: Delete verified backups older than this many days (except the newest verified one).
+    type: float
+  prune_unverified:
+    description:
+      - Also delete backups that are not verified (verification skipped or failed) or incomplete, when they are
+        older than the newest verified backup. By default they are kept and reported.
+    type: bool
+    default: false
+  space_factor:
+    description:
+      - Refuse to start a dump when O(backup_dir) has less free space than C(pg_database_size) times this
+        factor. C(0) disables the check.
+    type: float
+    default: 1.0
+  owner:
+    description: Owner (name or uid) of the created files and directories.
+    type: str
+  group:
+    description: Group (name or gid) of the created files and directories.
+    type: str
+  pg_bin_dir:
+    description:
+      - Directory holding pg_dump, pg_restore, pg_dumpall and psql. Default is C(/usr/lib/postgresql/<server
+        major>/bin), then newer installed versions, then C(PATH). A tool older than the server is an error.
+    type: path
+  pg_dump_path:
+    description: Path of the pg_dump binary (the other tools are taken from its directory).
+    type: path
+  container:
+    description:
+      - Run the PostgreSQL tools inside this container (container hosts) with O(engine) C(exec); the dump is
+        streamed to O(backup_dir) on the managed host. Connection options are then seen from inside the container.
+    type: str
+  engine:
+    description: Container engine for O(container).
+    type: str
+    default: podman
+    choices: [podman, docker]
+notes:
+  - The login role needs to read every table (row counts and pg_dump), and C(CREATEDB) for O(verify=restore).
+"""
+
+EXAMPLES = r"""
+- name: Nightly verified backup of two databases, keep 7
+  runbook.ops.pg_backup:
+    backup_dir: /var/backups/postgres
+    databases: [app, analytics]
+    keep_last: 7
+    max_age_days: 30
+
+- name: Directory format with parallel jobs, restored into a scratch database to verify
+  runbook.ops.pg_backup:
+    backup_dir: /var/backups/postgres
+    databases: [app]
+    format: directory
+    jobs: 4
+    verify: restore
+
+- name: Container host, pg_dump inside the database container
+  runbook.ops.pg_backup:
+    backup_dir: /srv/backups/postgres
+    container: app-db
+    engine: podman
+    login_password: "{{ vault_pg_password }}"
+    globals: true
+"""
+
+RETURN = r"""
+backups:
+  description: The backups made.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name: {description: Database name (C(:globals:) for the globals dump)., type: str}
+    path: {description: Final path of the backup file or directory., type: str}
+    manifest: {description: Path of its manifest., type: str}
+    size: {description: Total bytes., type: int}
+    sha256: {description: Checksum of a single-file backup., type: str}
+    files: {description: "Every file with C(path), C(size), C(sha256).", type: list}
+    duration_seconds: {description: Dump time., type: float}
+    verified: {description: "C(passed), C(failed) or C(skipped).", type: str}
+    verification: {description: Method and details of the verification., type: dict}
+    tables: {description: Number of tables counted in the snapshot., type: int}
+    total_rows: {description: Sum of the snapshot row counts., type: int}
+  sample: [{"name": "app", "path": "/var/backups/postgres/app-20261123T020000_000000Z.dump", "verified": "passed"}]
+would_create:
+  description: Check mode only, the backups that would be created.
+  returned: always
+  type: list
+  elements: dict
+retention:
+  description: Per database, the C(keep) and C(delete) decisions with a reason for each backup.
+  returned: always
+  type: dict
+deleted:
+  description: Paths of the backups retention deleted (would delete, in check mode).
+  returned: always
+  type: list
+  elements: str
+leftovers_removed:
+  description: Partial files of interrupted runs and orphan manifests removed (would remove, in check mode).
+  returned: always
+  type: list
+  elements: dict
+backup_dir:
+  description: Absolute destination directory.
+  returned: always
+  type: str
+commands:
+  description: The tool command lines run (no secrets; the password is only in the environment).
+  returned: always
+  type: list
+  elements: list
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.runbook.ops.plugins.module_utils._backup import BackupError
+from ansible_collections.runbook.ops.plugins.module_utils._pg_dump import COMPRESSIONS, FORMATS, BackupRun, backup_argument_spec
+from ansible_collections.runbook.ops.plugins.module_utils._postgres import PostgresError, run_with_client, postgres_argument_spec
+from ansible_collections.runbook.ops.plugins.module_utils._runtime import runtime_argument_spec
+
+
+def _body(module, client) -> dict:
+    run = BackupRun(module, client)
+    try:
+        result = run.run()
+    except (PostgresError, BackupError) as exc:
+        client.close()
+        module.fail_json(msg=str(exc), **run.result)
+    except OSError as exc:
+        client.close()
+        module.fail_json(msg=f"file error in backup_dir {module.params['backup_dir']}: {exc}", **run.result)
+    if result.pop("failed", False):
+        client.close()
+        module.fail_json(**result)
+    return result
+
+
+def main() -> None:
+    argument_spec = postgres_argument_spec()
+    argument_spec.update(backup_argument_spec())
+    argument_spec.update(runtime_argument_spec())
+    argument_spec.update(
+        backup_dir=dict(type="path", required=True),
+        databases=dict(type="list", elements="str", default=[]),
+        globals=dict(type="bool", default=False),
+        format=dict(type="str", default="custom", choices=list(FORMATS)),
+        compression=dict(type="str", default="gzip", choices=COMPRESSIONS),
+        compression_level=dict(type="int"),
+        jobs=dict(type="int", default=1),
+        verify=dict(type="str", default="list", choices=["none", "list", "restore"]),
+        keep_last=dict(type="int"),
+        max_age_days=dict(type="float"),
+        prune_unverified=dict(type="bool", default=False),
+        space_factor=dict(type="float", default=1.0),
+        owner=dict(type="str"),
+        group=dict(type="str"),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           mutually_exclusive=[["pg_bin_dir", "pg_dump_path"]])
+    run_with_client(module, lambda client: _body(module, client))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Retention choice of module_utils/_backup.py: examples plus hypothesis properties."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ansible_collections.runbook.ops.plugins.module_utils._backup import BackupRecord, plan_retention
+
+NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)
+
+
+def rec(i: int, age_days: float, verified: bool = True, complete: bool = True) -> BackupRecord:
+    return BackupRecord(id=f"b{i:03d}", name="db", kind="postgres",
+                        finished_at=NOW - dt.timedelta(days=age_days), verified=verified, complete=complete)
+
+
+def ids(decisions):
+    return sorted(d.record.id for d in decisions)
+
+
+def test_keep_last_counts_only_verified():
+    backups = [rec(0, 0, verified=False), rec(1, 1), rec(2, 2, verified=False), rec(3, 3), rec(4, 4)]
+    plan = plan_retention(backups, keep_last=2, now=NOW)
+    assert ids(plan.delete) == ["b004"]
+    assert ids(plan.keep) == ["b000", "b001", "b002", "b003"]
+
+
+def test_newest_verified_survives_any_age():
+    backups = [rec(0, 400), rec(1, 500), rec(2, 1, verified=False)]
+    plan = plan_retention(backups, keep_last=1, max_age_days=30, now=NOW)
+    assert ids(plan.keep) == ["b000", "b002"]
+    assert ids(plan.delete) == ["b001"]
+    reasons = {d.record.id: d.reason for d in plan.decisions}
+    assert "always kept" in reasons["b000"]
+    assert "keep_last=1" in reasons["b001"] and "max_age_days=30" in reasons["b001"]
+
+
+def test_max_age_only():
+    plan = plan_retention([rec(0, 1), rec(1, 10), rec(2, 40)], max_age_days=30, now=NOW)
+    assert ids(plan.delete) == ["b002"]
+
+
+def test_no_limits_deletes_nothing():
+    plan = plan_retention([rec(0, 1), rec(1, 10), rec(2, 400)], now=NOW)
+    assert plan.delete == []
+
+
+def test_incomplete_is_never_counted_nor_deleted_by_default():
+    plan = plan_retention([rec(0, 0, complete=False), rec(1, 1), rec(2, 2)], keep_last=1, now=NOW)
+    assert ids(plan.delete) == ["b002"]
+    assert "incomplete" in next(d.reason for d in plan.decisions if d.record.id == "b000")
+
+
+def test_prune_unverified_only_older_than_newest_verified():
+    backups = [rec(0, 0, verified=False), rec(1, 1), rec(2, 2, verified=False)]
+    plan = plan_retention(backups, keep_last=5, prune_unverified=True, now=NOW)
+    assert ids(plan.delete) == ["b002"]
+    # no verified backup at all: nothing unverified is deleted
+    plan = plan_retention([rec(0, 0, verified=False), rec(1, 9, verified=False)], keep_last=1,
+                          max_age_days=1, prune_unverified=True, now=NOW)
+    assert plan.delete == []
+
+
+@pytest.mark.parametrize("kwargs", [{"keep_last": 0}, {"max_age_days": -1}])
+def test_bad_settings(kwargs):
+    with pytest.raises(ValueError):
+        plan_retention([rec(0, 0)], now=NOW, **kwargs)
+
+
+backup_sets = st.lists(
+    st.tuples(
+        st.floats(min_value=-2, max_value=1000, allow_nan=False),  # age in days (negative: clock skew)
+        st.booleans(),  # verified
+        st.booleans(),  # complete
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(backup_sets, st.one_of(st.none(), st.integers(1, 10)), st.one_of(st.none(), st.floats(0, 400)), st.booleans())
+def test_properties(items, keep_last, max_age, prune_unverified):
+    backups = [rec(i, age, verified, complete) for i, (age, verified, complete) in enumerate(items)]
+    plan = plan_retention(backups, keep_last=keep_last, max_age_days=max_age, now=NOW,
+                          prune_unverified=prune_unverified)
+    # every backup gets exactly one decision
+    assert sorted(d.record.id for d in plan.decisions) == sorted(b.id for b in backups)
+    countable = [b for b in backups if b.verified and b.complete]
+    kept = {d.record.id for d in plan.keep}
+    deleted = {d.record.id for d in plan.delete}
+    if countable:
+        newest = max(countable, key=lambda b: (b.finished_at, b.id))
+        # the newest verified backup always survives
+        assert newest.id in kept
+    else:
+        # nothing verified: nothing may be deleted
+        assert not deleted
+    # nothing unverified counts toward keep_last: the newest keep_last verified ones are all kept
+    # unless max_age removes them; with max_age unset, exactly min(n, keep_last) verified survive
+    if keep_last is not None and max_age is None:
+        kept_verified = [b for b in countable if b.id in kept]
+        assert len(kept_verified) == min(len(countable), keep_last)
+        newest_n = sorted(countable, key=lambda b: (b.finished_at, b.id), reverse=True)[:keep_last]
+        assert {b.id for b in newest_n} == {b.id for b in kept_verified}
+    # unverified / incomplete ones are deleted only when pruning and older than the newest verified
+    for b in backups:
+        if not (b.verified and b.complete) and b.id in deleted:
+            assert prune_unverified
+            assert (b.finished_at, b.id) < (newest.finished_at, newest.id)
+    # a verified backup younger than max_age and within keep_last is kept
+    for i, b in enumerate(sorted(countable, key=lambda b: (b.finished_at, b.id), reverse=True)):
+        age = (NOW - b.finished_at).total_seconds() / 86400
+        within_n = keep_last is None or i < keep_last
+        young = max_age is None or age <= max_age
+        assert (b.id in kept) == (i == 0 or (within_n and young))
+    # adding unverified backups never changes what happens to verified ones
+    extra = backups + [rec(1000 + j, j * 0.5, verified=False) for j in range(3)]
+    plan2 = plan_retention(extra, keep_last=keep_last, max_age_days=max_age, now=NOW)
+    verified_actions = {d.record.id: d.action for d in plan.decisions if d.record.verified and d.record.complete}
+    verified_actions2 = {d.record.id: d.action for d in plan2.decisions if d.record.verified and d.record.complete}
+    assert verified_actions == verified_actions2
