@@ -60,7 +60,7 @@ def test_backup_and_drill(pg, db, ansible_playbook, tmp_path):
     assert results(check)["backup"]["changed"] is True
     assert not (tmp_path / "backups").exists() or not any((tmp_path / "backups").rglob("*.dump"))
 
-    for _ in range(3):
+    for _run_number in range(3):
         run = ansible_playbook(playbook, extra_vars=role_vars(pg, tmp_path))
         assert run.rc == 0, run.stdout[-3000:]
         drill = results(run)["drill"][0]
