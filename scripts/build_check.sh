@@ -15,10 +15,22 @@ if tar -tzf "$tarball" | grep -E '^(tests/integration|tests/harness|bench|\.venv
   echo "build_ignore failed: test or local files are in the tarball" >&2
   exit 1
 fi
-ansible-galaxy collection install --offline -p "$work/installed" "$tarball" >/dev/null
 cd "$work"   # away from the repository and its ansible.cfg
-export ANSIBLE_CONFIG=/dev/null ANSIBLE_COLLECTIONS_PATH="$work/installed"
+# An empty config: the repository's in-place collections path must neither make
+# ansible-galaxy think the collection is installed nor help the installed copy.
+: > "$work/ansible.cfg"
+export ANSIBLE_CONFIG="$work/ansible.cfg" ANSIBLE_COLLECTIONS_PATH="$work/installed"
+ansible-galaxy collection install --offline --force -p "$work/installed" "$tarball" >/dev/null
+test -f "$work/installed/ansible_collections/runbook/ops/MANIFEST.json"
 for m in $(ls "$repo"/plugins/modules/*.py 2>/dev/null | xargs -n1 basename | sed 's/\.py$//'); do
-  ansible-doc "runbook.ops.$m" >/dev/null
+  # ansible-doc only warns about a module it cannot load: treat any output on stderr as a failure
+  err=$(ansible-doc "runbook.ops.$m" 2>&1 >/dev/null) || { echo "$err" >&2; exit 1; }
+  if [ -n "$err" ]; then echo "ansible-doc runbook.ops.$m: $err" >&2; exit 1; fi
 done
 echo "installed collection: ansible-doc works for every module"
+# and a module runs from the installed copy (a probe that needs no server)
+out=$(ansible localhost -m runbook.ops.health_probe -e ansible_python_interpreter="$repo/.venv/bin/python" \
+  -a '{"probes": [{"name": "tmp", "kind": "disk", "path": "/tmp", "warn": 99, "crit": 100}]}' 2>&1) \
+  || { echo "$out" >&2; exit 1; }
+grep -q '"ok": 1' <<<"$out" || { echo "unexpected health_probe result: $out" >&2; exit 1; }
+echo "installed collection: runbook.ops.health_probe runs"
