@@ -86,7 +86,26 @@ subprocess.check_call([sys.executable, "-m", "pip", "install"] + args)
 PY
 }
 
-[ -n "${SETUP_SKIP_APT:-}" ] || install_apt
+# PM2 (Node's process manager) for the health_probe pm2 tests, from the npm
+# registry, where this machine has Node.js; pinned like the Python packages.
+pm2_version=7.0.4
+install_pm2() {
+  command -v npm >/dev/null 2>&1 || { log "npm not found: pm2 probe tests will be skipped"; return 0; }
+  # the version from npm, not `pm2 --version` (that starts a PM2 daemon)
+  if npm ls -g --depth=0 "pm2@$pm2_version" >/dev/null 2>&1; then
+    log "pm2 $pm2_version present"
+    return 0
+  fi
+  log "installing pm2 $pm2_version (npm)"
+  npm install -g --silent --no-fund --no-audit "pm2@$pm2_version" >/dev/null
+}
+
+if [ -z "${SETUP_SKIP_APT:-}" ]; then
+  install_apt
+  # podman (runc) and busybox-static for the container tests: DESIGN.md's recipe
+  bash scripts/setup_podman.sh
+  install_pm2
+fi
 install_venv
 install_ansible_test_pip_shim
 log "ready: source .venv/bin/activate (or use make targets)"
