@@ -1,14 +1,16 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The README's demo: an embedded local stack and one playbook run against it.
+"""The README's demo: an embedded local stack and a schedule playbook run against it.
 
-Starts a real PostgreSQL (with a small shop database full of dead tuples) and a
-real Redis (with cache and session keys) in a temporary directory on loopback,
-writes an inventory for them (connection local), runs a schedule playbook from
-playbooks/ and prints where its report is. Everything is stopped and removed at
-the end unless --keep is given.
+Starts in a temporary directory, on loopback: a real PostgreSQL (a small shop
+database full of dead tuples and old audit rows), a real Redis (cache and
+session keys), the sample app's HTTP service with its /health endpoint, and app
+and nginx-style logs. Writes an inventory for this machine (connection local),
+runs a schedule playbook (monthly.yml unless told otherwise; system updates are
+left out: they would touch this machine's packages) and prints where the
+report is. Everything is stopped and removed at the end unless --keep is given.
 
-    .venv/bin/python scripts/demo.py                      # playbooks/demo.yml
-    .venv/bin/python scripts/demo.py --playbook playbooks/demo.yml --check
+    .venv/bin/python scripts/demo.py                                # playbooks/monthly.yml
+    .venv/bin/python scripts/demo.py --playbook playbooks/weekly.yml --check
 """
 from __future__ import annotations
 
@@ -18,12 +20,15 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from harness.postgres import APP_PASSWORD, APP_USER, SUPERUSER, SUPERUSER_PASSWORD, PostgresServer  # noqa: E402
+from harness.net import free_port, wait_until  # noqa: E402
 from harness.redis import RedisServer  # noqa: E402
 
 SAMPLE_SQL = f"""
@@ -63,28 +68,77 @@ def start_stack(workdir: Path) -> tuple[PostgresServer, RedisServer]:
     return pg, redis
 
 
-def write_inventory(workdir: Path, pg: PostgresServer, redis: RedisServer) -> Path:
+def start_app(workdir: Path, pg: PostgresServer, redis: RedisServer) -> tuple[subprocess.Popen, str]:
+    """The sample app's HTTP service (GET /health checks PostgreSQL and Redis)."""
+    port = free_port()
+    env = dict(os.environ, MYAPP_LISTEN=f"127.0.0.1:{port}",
+               MYAPP_RELEASE_DIR=str(REPO / "tests" / "sampleapp" / "releases" / "v1"),
+               MYAPP_DATABASE_URL=pg.dsn("shop"), MYAPP_REDIS_URL=f"redis://127.0.0.1:{redis.port}/0")
+    log = open(workdir / "app-stdout.log", "wb")  # noqa: SIM115 - kept open for the child
+    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "sampleapp" / "myapp.py"), "serve"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/health"
+
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the sample app exited with {proc.returncode}")
+        with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback
+            return resp.status == 200
+
+    wait_until(healthy, 30, "the sample app")
+    print(f"[demo] sample app {url}", flush=True)
+    return proc, url
+
+
+def write_logs(workdir: Path) -> Path:
+    """A month of app and nginx logs, with errors to summarise and an old rotated file to clean up."""
+    logs = workdir / "log"
+    logs.mkdir()
+    (logs / "app.log").write_text("".join(
+        f"2026-11-{10 + i % 9:02d} 10:{i % 60:02d}:00 ERROR order {1000 + i} failed: payment timeout\n"
+        if i % 3 == 0 else f"2026-11-{10 + i % 9:02d} 10:{i % 60:02d}:00 INFO order {1000 + i} paid\n"
+        for i in range(300)))
+    (logs / "access.log").write_text("".join([
+        '198.51.100.7 - - [20/Nov/2026:10:00:00 +0000] "GET /health HTTP/1.1" 200 2 "-" "curl" 0.002\n' * 20,
+        '203.0.113.9 - - [20/Nov/2026:10:00:01 +0000] "GET /?q=%27%20OR%201=1-- HTTP/1.1" 403 1 "-" "x" 0.5\n' * 5,
+        '203.0.113.9 - - [20/Nov/2026:10:00:02 +0000] "POST /login HTTP/1.1" 401 1 "-" "x" 0.1\n' * 12,
+    ]))
+    old = logs / "app.log.9.gz"
+    old.write_bytes(b"")
+    os.utime(old, (time.time() - 90 * 86400,) * 2)
+    (workdir / "logrotate.d").mkdir()
+    return logs
+
+
+def write_inventory(workdir: Path, pg: PostgresServer, redis: RedisServer, app_url: str, logs: Path) -> Path:
+    login = {"login_host": "127.0.0.1", "login_port": pg.port,
+             "login_user": SUPERUSER, "login_password": SUPERUSER_PASSWORD}
+    host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     inventory = {
         "all": {
-            "hosts": {
-                "demo-host": {
-                    "ansible_connection": "local",
-                    "ansible_python_interpreter": sys.executable,
-                    "runbook_runtime": "systemd",
-                    "runbook_pg_login": {
-                        "login_host": "127.0.0.1",
-                        "login_port": pg.port,
-                        "login_user": SUPERUSER,
-                        "login_password": SUPERUSER_PASSWORD,
-                    },
-                    "runbook_pg_app_user": APP_USER,
-                    "runbook_pg_app_password": APP_PASSWORD,
-                    "runbook_redis_login": {"login_host": "127.0.0.1", "login_port": redis.port},
-                    "runbook_databases": ["shop"],
-                    "runbook_backup_dir": str(workdir / "backups"),
-                    "runbook_report_dir": str(REPO / "reports"),
-                }
-            }
+            "vars": {
+                "runbook_runtime": "systemd",
+                "runbook_app_name": "shop",
+                "runbook_services": [],  # nothing runs as a unit here: the stack is this script's children
+                "runbook_pg_login": login,
+                "runbook_pg_app_user": APP_USER,
+                "runbook_pg_app_password": APP_PASSWORD,
+                "runbook_redis_login": {"login_host": "127.0.0.1", "login_port": redis.port},
+                "runbook_databases": ["shop"],
+                "runbook_backup_dir": str(workdir / "backups"),
+                "runbook_report_dir": str(REPO / "reports"),
+                "runbook_monthly_system_update": False,
+                "pg_maintenance_retention": [
+                    {"database": "shop", "tables": [{"table": "audit_log", "column": "created_at", "older_than": "30d"}]}],
+                "health_http_endpoints": [{"name": "shop /health", "url": app_url, "warn": 500, "crit": 2000}],
+                "health_disk_paths": [str(workdir)],
+                "logs_logrotate_dir": str(workdir / "logrotate.d"),
+                "logs_logrotate_paths": [str(logs / "*.log")],
+                "logs_cleanup_dirs": [str(logs)],
+                "logs_summary_paths": [str(logs / "app.log")],
+                "security_review_access_logs": [str(logs / "access.log")],
+            },
+            "children": {group: {"hosts": {"demo-host": host}} for group in ("postgres", "redis", "app", "web")},
         }
     }
     path = workdir / "inventory.json"
@@ -92,17 +146,45 @@ def write_inventory(workdir: Path, pg: PostgresServer, redis: RedisServer) -> Pa
     return path
 
 
+def print_summary(schedule: str) -> None:
+    """What the run did, from the per-host JSON report it wrote."""
+    reports = sorted((REPO / "reports").glob(f"{schedule}-demo-host-*.json"), key=lambda p: p.stat().st_mtime)
+    if not reports:
+        print(f"[demo] no {schedule} report was written")
+        return
+    data = json.loads(reports[-1].read_text())
+    results = data.get("results") or {}
+    health = ((results.get("health") or {}).get("probes") or {}).get("summary")
+    if health:
+        print(f"[demo] health: {health['ok']} ok, {health['warning']} warning, {health['critical']} critical")
+    would = " (check mode: would be)" if data.get("check_mode") else ""
+    pg = results.get("pg_maintenance") or {}
+    totals = (pg.get("vacuum") or {}).get("totals")
+    if totals:
+        print(f"[demo] pg_vacuum{would}: {totals['vacuumed']} vacuumed, {totals['analyzed']} analyzed of"
+              f" {totals['tables']} tables; dead tuples {totals['dead_tuples_before']} -> {totals['dead_tuples_after']}")
+    for item in pg.get("retention") or []:
+        database = (item.get("item") or {}).get("database", "?")
+        print(f"[demo] data retention{would}: {item.get('total_rows')} old rows deleted in {database}")
+    logs = results.get("logs") or {}
+    if logs.get("deleted"):
+        print(f"[demo] old log files deleted{would}: {len(logs['deleted'])}")
+    print(f"[demo] report: {reports[-1]}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--playbook", default="playbooks/demo.yml")
+    parser.add_argument("--playbook", default="playbooks/monthly.yml")
     parser.add_argument("--check", action="store_true", help="run the playbook in check mode")
     parser.add_argument("--keep", action="store_true", help="leave the stack running (prints how to stop it)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="runbook-demo-"))
     pg, redis = start_stack(workdir)
+    app = None
     try:
-        inventory = write_inventory(workdir, pg, redis)
+        app, app_url = start_app(workdir, pg, redis)
+        inventory = write_inventory(workdir, pg, redis, app_url, write_logs(workdir))
         env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
                    PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
         argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), args.playbook]
@@ -111,11 +193,15 @@ def main() -> int:
         print(f"[demo] {' '.join(argv[1:])}", flush=True)
         rc = subprocess.run(argv, cwd=REPO, env=env, check=False).returncode
         print(f"[demo] ansible-playbook exited {rc}")
+        print_summary(Path(args.playbook).stem)
         return rc
     finally:
         if args.keep:
             print(f"[demo] left running: PostgreSQL in {pg.basedir}, Redis in {redis.basedir}; inventory {workdir}/inventory.json")
         else:
+            if app is not None:
+                app.terminate()
+                app.wait(timeout=10)
             pg.stop()
             redis.stop()
             print("[demo] stack stopped and removed")
