@@ -1,0 +1,1083 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) runbook.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""One report per run: merge the per-host JSON reports, render HTML and Prometheus metrics.
+
+The per-host reports are the files ``roles/report`` writes
+(``<schedule>-<host>-<stamp>.json``: ``schedule``, ``host``, ``stamp``,
+``check_mode``, ``results`` and optionally ``backup_history``).
+:func:`merge` turns them into one run report (a dict, schema
+:data:`RUN_REPORT_FORMAT` version :data:`RUN_REPORT_VERSION`, documented in
+the module ``run_report``); :func:`render_html` renders it as one
+self-contained HTML page (inline CSS and SVG, no script, a
+Content-Security-Policy that forbids every fetch); :func:`render_metrics`
+renders Prometheus text-format metrics for node_exporter's textfile
+collector. :func:`write_atomic` writes files through a temporary file and a
+rename, :func:`apply_retention` keeps the last N run reports of a schedule.
+
+Backup history comes from the backup manifests (:func:`backup_history` reads
+them with :func:`_backup.read_manifests` on the host that holds them).
+
+Every value that comes from a host is escaped where it is rendered: HTML text
+and attributes through :func:`esc`, Prometheus label values through
+:func:`label_value`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+import math
+import os
+import re
+import tempfile
+import typing as t
+
+from ansible_collections.runbook.ops.plugins.module_utils import _backup as B
+
+RUN_REPORT_FORMAT = "runbook.ops/run-report"
+RUN_REPORT_VERSION = 1
+HOST_REPORT_KEYS = ("schedule", "host", "stamp", "check_mode", "results")
+
+STATUSES = ("ok", "warning", "critical")
+STATUS_VALUE = {"ok": 0, "warning": 1, "critical": 2}
+STAMP_RE = re.compile(r"^\d{8}T\d{6}Z$")
+TOP = 10
+
+
+class RunReportError(Exception):
+    """A failure already worded for the user (the module turns it into fail_json)."""
+
+
+# ---------------------------------------------------------------------------
+# small helpers
+# ---------------------------------------------------------------------------
+def worst(*statuses: str | None) -> str:
+    """The worst of ok / warning / critical (unknown values count as ok)."""
+    best = "ok"
+    for s in statuses:
+        if STATUS_VALUE.get(s or "ok", 0) > STATUS_VALUE[best]:
+            best = t.cast(str, s)
+    return best
+
+
+def _num(value: t.Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if math.isfinite(value) else None
+    try:
+        out = float(str(value))
+    except ValueError:
+        return None
+    return out if math.isfinite(out) else None
+
+
+def _int(value: t.Any) -> int | None:
+    n = _num(value)
+    return int(n) if n is not None else None
+
+
+def _dict(value: t.Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: t.Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def parse_stamp(stamp: str) -> _dt.datetime:
+    """``20261124T002130Z`` as an aware UTC datetime."""
+    if not STAMP_RE.match(stamp or ""):
+        raise RunReportError(f"stamp: {stamp!r} is not a UTC stamp like 20261124T002130Z")
+    return _dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=_dt.timezone.utc)
+
+
+def human_bytes(n: t.Any) -> str:
+    value = _num(n)
+    return "-" if value is None else B.human_bytes(value)
+
+
+def _loop_items(value: t.Any) -> list[dict]:
+    """The per-item results of a registered loop (skipped items left out)."""
+    return [r for r in _list(value) if isinstance(r, dict) and not r.get("skipped")]
+
+
+# ---------------------------------------------------------------------------
+# reading
+# ---------------------------------------------------------------------------
+def load_host_report(path: str) -> dict:
+    """One per-host report written by roles/report; RunReportError naming the file when it is not one."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except OSError as exc:
+        raise RunReportError(f"host_reports: cannot read {path}: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise RunReportError(f"host_reports: {path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or any(k not in data for k in HOST_REPORT_KEYS):
+        raise RunReportError(f"host_reports: {path} is not a per-host report of runbook.ops.report "
+                             f"(it needs the keys {', '.join(HOST_REPORT_KEYS)})")
+    data["source"] = os.path.abspath(path)
+    return data
+
+
+def backup_history(directories: t.Iterable[str], limit: int = 30) -> list[dict]:
+    """Backups with a runbook.ops manifest in ``directories`` (newest ``limit`` per series), oldest first.
+
+    One entry per backup: ``kind``, ``name``, ``id``, ``directory``, ``finished_at``, ``size``,
+    ``duration_seconds``, ``verified`` (passed / failed / skipped), ``complete`` and, for
+    PostgreSQL dumps, ``database_size`` (bytes at dump time); for Redis, ``total_keys``.
+    """
+    out: list[dict] = []
+    seen: set[str] = set()
+    for directory in directories:
+        real = os.path.realpath(directory)
+        if real in seen:
+            continue
+        seen.add(real)
+        series: dict[tuple[str, str], list[dict]] = {}
+        for rec in B.read_manifests(directory):
+            manifest = rec.manifest
+            details = _dict(manifest.get(B.details_key(rec.kind)))
+            entry = {
+                "kind": rec.kind,
+                "name": rec.name,
+                "id": rec.id,
+                "directory": directory,
+                "finished_at": B.format_time(rec.finished_at),
+                "size": _int(manifest.get("size")),
+                "duration_seconds": _num(manifest.get("duration_seconds")),
+                "verified": manifest.get("verified"),
+                "complete": rec.complete,
+                "database_size": _int(details.get("database_size")),
+                "total_keys": _int(details.get("total_keys")),
+            }
+            series.setdefault((rec.kind, rec.name), []).append(entry)
+        for entries in series.values():
+            out.extend(entries[-limit:] if limit > 0 else entries)
+    out.sort(key=lambda e: (e["finished_at"], e["kind"], e["name"], e["id"]))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# merging
+# ---------------------------------------------------------------------------
+def _problem(problems: list, host: str, where: str, severity: str, message: str) -> None:
+    problems.append({"host": host, "where": where, "severity": severity, "message": message})
+
+
+def _step_failed(problems: list, host: str, where: str, result: t.Any) -> bool:
+    if isinstance(result, dict) and result.get("failed"):
+        _problem(problems, host, where, "critical", str(result.get("msg") or "failed"))
+        return True
+    return False
+
+
+def _probes(host: str, step: str, health: dict, out: dict, problems: list) -> None:
+    first = _dict(health.get("probes"))
+    after = _dict(health.get("after"))
+    final = after if after.get("results") else first
+    if _step_failed(problems, host, step, first):
+        return
+    for probe in _list(final.get("results")):
+        if not isinstance(probe, dict):
+            continue
+        status = probe.get("status") if probe.get("status") in STATUSES else "critical"
+        entry = {
+            "host": host,
+            "name": str(probe.get("name", "")),
+            "kind": str(probe.get("kind", "")),
+            "status": status,
+            "message": str(probe.get("message", "")),
+            "value": probe.get("value"),
+            "unit": probe.get("unit"),
+            "latency_ms": _num(probe.get("latency_ms")),
+            "attempts": _int(probe.get("attempts")),
+            "remediated": bool(after.get("results")),
+        }
+        out["probes"].append(entry)
+        if status != "ok":
+            _problem(problems, host, f"probe {entry['name']}", status, entry["message"])
+    for name in _list(health.get("restarted")):
+        _problem(problems, host, "health", "warning", f"restarted {name} after a critical probe")
+
+
+def _vacuum(host: str, result: dict, out: dict, problems: list) -> None:
+    if _step_failed(problems, host, "vacuum", result):
+        return
+    for db in _list(result.get("databases")):
+        db = _dict(db)
+        totals = _dict(db.get("totals"))
+        out["vacuum"]["databases"].append({
+            "host": host,
+            "database": str(db.get("database", "")),
+            "tables": _int(totals.get("tables")),
+            "vacuumed": _int(totals.get("vacuumed")),
+            "analyzed": _int(totals.get("analyzed")),
+            "skipped": _int(totals.get("skipped")),
+            "dead_tuples_before": _int(totals.get("dead_tuples_before")),
+            "dead_tuples_after": _int(totals.get("dead_tuples_after")),
+            "duration": _num(totals.get("duration")),
+        })
+        for table in _list(db.get("tables")):
+            table = _dict(table)
+            entry = {
+                "host": host,
+                "database": str(table.get("database", db.get("database", ""))),
+                "table": str(table.get("name") or f"{table.get('schema', '')}.{table.get('table', '')}"),
+                "action": str(table.get("action", "")),
+                "planned_action": str(table.get("planned_action", "")),
+                "changed": bool(table.get("changed")),
+                "dead_tuples_before": _int(table.get("dead_tuples_before")),
+                "dead_tuples_after": _int(table.get("dead_tuples_after")),
+                "duration": _num(table.get("duration")),
+                "reason": str(table.get("reason", "")),
+                "skip_reason": table.get("skip_reason"),
+            }
+            out["vacuum"]["tables"].append(entry)
+            if entry["skip_reason"] in ("locked", "lock_timeout", "insufficient_privilege"):
+                _problem(problems, host, f"vacuum {entry['database']} {entry['table']}", "warning", entry["reason"])
+
+
+def _pg_report(host: str, step: str, report: dict, out: dict, problems: list) -> None:
+    if _step_failed(problems, host, step, report):
+        return
+    rep = out["pg_report"]
+    for db in _list(report.get("databases")):
+        db = _dict(db)
+        rep["databases"].append({"host": host, "database": str(db.get("database", "")),
+                                 "size_bytes": _int(db.get("size_bytes"))})
+    for row in _list(report.get("tables")):
+        row = _dict(row)
+        rep["largest_tables"].append({
+            "host": host, "database": str(row.get("database", "")),
+            "table": f"{row.get('schema', '')}.{row.get('table', '')}",
+            "total_bytes": _int(row.get("total_bytes")), "index_bytes": _int(row.get("index_bytes")),
+            "live_tuples": _int(row.get("live_tuples")), "dead_tuples": _int(row.get("dead_tuples")),
+        })
+    for row in _list(report.get("unused_indexes")):
+        row = _dict(row)
+        rep["unused_indexes"].append({
+            "host": host, "database": str(row.get("database", "")),
+            "table": f"{row.get('schema', '')}.{row.get('table', '')}", "index": str(row.get("index", "")),
+            "size_bytes": _int(row.get("size_bytes")), "scans": _int(row.get("scans")),
+            "backs_constraint": bool(row.get("backs_constraint") or row.get("primary") or row.get("unique")),
+        })
+    for row in _list(report.get("slow_queries")):
+        row = _dict(row)
+        rep["slow_queries"].append({
+            "host": host, "database": str(row.get("database", "")), "calls": _int(row.get("calls")),
+            "mean_ms": _num(row.get("mean_ms")), "max_ms": _num(row.get("max_ms")),
+            "total_ms": _num(row.get("total_ms")), "query": str(row.get("query", "")),
+        })
+    for row in _list(report.get("bloat")):
+        row = _dict(row)
+        rep["bloat"].append({
+            "host": host, "database": str(row.get("database", "")),
+            "table": f"{row.get('schema', '')}.{row.get('table', '')}",
+            "dead_tuples": _int(row.get("dead_tuples")), "dead_percent": _num(row.get("dead_percent")),
+        })
+    for row in _list(report.get("sessions")):
+        row = _dict(row)
+        _problem(problems, host, f"session {row.get('pid')}", "warning",
+                 f"{row.get('kind', 'session')} for {row.get('duration_seconds')} s in {row.get('database')}: "
+                 f"{str(row.get('query', ''))[:200]}")
+
+
+def _data_retention(host: str, items: list, out: dict, problems: list) -> None:
+    for item in _loop_items(items):
+        db = str(_dict(item.get("item")).get("database", ""))
+        if _step_failed(problems, host, f"data retention {db}", item):
+            continue
+        for table in _list(item.get("tables")):
+            table = _dict(table)
+            out["retention"]["data"].append({
+                "host": host, "database": db, "table": str(table.get("table", "")),
+                "column": str(table.get("column", "")), "cutoff": table.get("cutoff"),
+                "rows": _int(table.get("rows")), "remaining": _int(table.get("remaining")),
+            })
+
+
+def _backup_retention(host: str, kind: str, retention: t.Any, out: dict) -> None:
+    retention = _dict(retention)
+    groups = {"": retention} if "delete" in retention or "keep" in retention else retention
+    for name, plan in groups.items():
+        for decision in _list(_dict(plan).get("delete")):
+            decision = _dict(decision)
+            out["retention"]["backups"].append({
+                "host": host, "kind": kind, "name": str(name), "id": str(decision.get("id", "")),
+                "finished_at": decision.get("finished_at"), "verified": decision.get("verified"),
+                "reason": str(decision.get("reason", "")),
+            })
+
+
+def _backup_entry(host: str, kind: str, backup: dict, check_mode: bool) -> dict:
+    verification = _dict(backup.get("verification"))
+    return {
+        "host": host, "kind": kind,
+        "name": str(backup.get("name") or backup.get("database") or ""),
+        "path": str(backup.get("path", "")),
+        "size": _int(backup.get("size")),
+        "duration_seconds": _num(backup.get("duration_seconds")),
+        "sha256": backup.get("sha256"),
+        "verified": str(backup.get("verified") or "skipped"),
+        "verification_method": str(verification.get("method", "")),
+        "verification_error": verification.get("error"),
+        "would_create": check_mode,
+    }
+
+
+def _pg_backup(host: str, result: dict, check_mode: bool, out: dict, problems: list) -> None:
+    backup = _dict(result.get("backup"))
+    if backup and not _step_failed(problems, host, "pg_backup", backup):
+        for b in _list(backup.get("backups")):
+            entry = _backup_entry(host, "postgres", _dict(b), False)
+            if entry["duration_seconds"] is None:
+                entry["duration_seconds"] = _num(_dict(b).get("duration_seconds"))
+            out["backups"].append(entry)
+            if entry["verified"] == "failed":
+                _problem(problems, host, f"backup {entry['name']}", "critical",
+                         f"verification failed: {entry['verification_error'] or 'see the report'}")
+        for w in _list(backup.get("would_create")):
+            w = _dict(w)
+            out["backups"].append({"host": host, "kind": "postgres", "name": str(w.get("name") or w.get("database") or ""),
+                                   "path": str(w.get("path", "")), "size": _int(w.get("estimated_size") or w.get("size")),
+                                   "duration_seconds": None, "sha256": None, "verified": "skipped",
+                                   "verification_method": "", "verification_error": None, "would_create": True})
+        _backup_retention(host, "postgres", backup.get("retention"), out)
+    restore = _dict(result.get("restore"))
+    if restore and not _step_failed(problems, host, "restore", restore):
+        out["restores"].append({"host": host, "database": str(restore.get("database") or ""),
+                                "target_database": str(restore.get("target_database") or ""),
+                                "backup": str(restore.get("backup") or restore.get("path") or ""),
+                                "changed": bool(restore.get("changed"))})
+    for drill in _loop_items(result.get("drill")):
+        if _step_failed(problems, host, "drill", drill):
+            continue
+        diffs = _list(drill.get("row_count_differences"))
+        out["drills"].append({"host": host, "database": str(drill.get("target_database") or _dict(drill.get("item")).get("database") or ""),
+                              "differences": len(diffs), "changed": bool(drill.get("changed"))})
+        if diffs:
+            _problem(problems, host, "drill", "critical", f"{len(diffs)} tables differ from the dump's snapshot")
+
+
+def _redis(host: str, result: dict, check_mode: bool, out: dict, problems: list) -> None:
+    maint = _dict(result.get("maintenance"))
+    if maint and not _step_failed(problems, host, "redis maintenance", maint):
+        memory = _dict(maint.get("memory"))
+        if memory:
+            out["redis"]["memory"].append({"host": host, "used_memory": _int(memory.get("used_memory")),
+                                           "used_memory_peak": _int(memory.get("used_memory_peak")),
+                                           "maxmemory": _int(memory.get("maxmemory")),
+                                           "maxmemory_policy": str(memory.get("maxmemory_policy") or "")})
+    for item in _loop_items(result.get("purges")):
+        label = ", ".join(str(p) for p in _list(_dict(item.get("item")).get("patterns")))
+        if _step_failed(problems, host, f"redis purge {label}", item):
+            continue
+        patterns = _list(item.get("patterns")) or [{"pattern": label, "matched": item.get("matched"),
+                                                    "deleted": item.get("deleted")}]
+        for p in patterns:
+            p = _dict(p)
+            out["redis"]["purges"].append({
+                "host": host, "pattern": str(p.get("pattern", "")), "matched": _int(p.get("matched")),
+                "deleted": _int(p.get("deleted")), "used_memory_before": _int(item.get("used_memory_before")),
+                "used_memory_after": _int(item.get("used_memory_after")), "check_mode": check_mode,
+            })
+    backup = _dict(result.get("backup"))
+    if backup and not _step_failed(problems, host, "redis backup", backup):
+        made = _dict(backup.get("backup"))
+        if made:
+            entry = _backup_entry(host, "redis", made, False)
+            entry["name"] = entry["name"] or str(backup.get("name") or "redis")
+            out["backups"].append(entry)
+            if entry["verified"] == "failed":
+                _problem(problems, host, "redis backup", "critical", "verification failed")
+        elif backup.get("would_create"):
+            out["backups"].append({"host": host, "kind": "redis", "name": str(backup.get("name") or "redis"),
+                                   "path": str(backup.get("would_create")), "size": None, "duration_seconds": None,
+                                   "sha256": None, "verified": "skipped", "verification_method": "",
+                                   "verification_error": None, "would_create": True})
+        _backup_retention(host, "redis", {str(backup.get("name") or "redis"): _dict(backup.get("retention"))}, out)
+
+
+def _other_failures(host: str, results: dict, problems: list) -> None:
+    """Any other step result (or nested step) that says failed."""
+    for step, value in results.items():
+        if isinstance(value, dict):
+            for key, nested in value.items():
+                if isinstance(nested, dict) and nested.get("failed") and not any(
+                        p["host"] == host and (key in p["where"] or step in p["where"]) for p in problems):
+                    _problem(problems, host, f"{step}.{key}", "critical", str(nested.get("msg") or "failed"))
+
+
+def empty_report(schedule: str, stamp: str) -> dict:
+    return {
+        "format": RUN_REPORT_FORMAT,
+        "version": RUN_REPORT_VERSION,
+        "schedule": schedule,
+        "stamp": stamp,
+        "generated_at": None,
+        "check_mode": False,
+        "status": "ok",
+        "hosts": [],
+        "problems": [],
+        "probes": [],
+        "vacuum": {"databases": [], "tables": []},
+        "pg_report": {"databases": [], "largest_tables": [], "unused_indexes": [], "slow_queries": [], "bloat": []},
+        "backups": [],
+        "restores": [],
+        "drills": [],
+        "retention": {"backups": [], "data": []},
+        "redis": {"purges": [], "memory": []},
+        "backup_history": [],
+    }
+
+
+def merge(host_reports: t.Sequence[dict], schedule: str, stamp: str,
+          generated_at: _dt.datetime | None = None) -> dict:
+    """The run report of ``host_reports`` (dicts from :func:`load_host_report`)."""
+    parse_stamp(stamp)
+    out = empty_report(schedule, stamp)
+    out["generated_at"] = B.format_time(generated_at or B.utcnow())
+    for rep in sorted(host_reports, key=lambda r: str(r.get("host"))):
+        host = str(rep.get("host"))
+        check_mode = bool(rep.get("check_mode"))
+        results = _dict(rep.get("results"))
+        problems: list[dict] = []
+        for step in ("health",):
+            if isinstance(results.get(step), dict):
+                _probes(host, step, results[step], out, problems)
+        system_update = _dict(results.get("system_update"))
+        if isinstance(system_update.get("health"), dict):
+            _probes(host, "system_update.health", system_update["health"], out, problems)
+        pgm = _dict(results.get("pg_maintenance"))
+        if isinstance(pgm.get("vacuum"), dict):
+            _vacuum(host, pgm["vacuum"], out, problems)
+        for step, report in (("pg_maintenance.report", pgm.get("report")), ("capacity", results.get("capacity"))):
+            if isinstance(report, dict):
+                _pg_report(host, step, report, out, problems)
+        _data_retention(host, _list(pgm.get("retention")), out, problems)
+        if isinstance(pgm.get("activity"), dict):
+            _step_failed(problems, host, "pg_activity", pgm["activity"])
+        if isinstance(results.get("pg_backup"), dict):
+            _pg_backup(host, results["pg_backup"], check_mode, out, problems)
+        if isinstance(results.get("redis"), dict):
+            _redis(host, results["redis"], check_mode, out, problems)
+        _other_failures(host, results, problems)
+        for entry in _list(rep.get("backup_history")):
+            if isinstance(entry, dict):
+                out["backup_history"].append(dict(entry, host=host))
+        status = worst(*(p["severity"] for p in problems))
+        out["hosts"].append({
+            "host": host,
+            "status": status,
+            "check_mode": check_mode,
+            "stamp": rep.get("stamp"),
+            "source": rep.get("source"),
+            "steps": sorted(k for k, v in results.items() if v is not None),
+            "problems": len(problems),
+            "results": results,
+        })
+        out["problems"].extend(problems)
+        out["check_mode"] = out["check_mode"] or check_mode
+    out["status"] = worst(*(h["status"] for h in out["hosts"]))
+    out["pg_report"]["largest_tables"].sort(key=lambda r: -(r["total_bytes"] or 0))
+    out["pg_report"]["unused_indexes"].sort(key=lambda r: -(r["size_bytes"] or 0))
+    out["pg_report"]["slow_queries"].sort(key=lambda r: -(r["mean_ms"] or 0))
+    out["pg_report"]["bloat"].sort(key=lambda r: -(r["dead_tuples"] or 0))
+    out["backup_history"].sort(key=lambda e: (str(e.get("finished_at")), e["host"], str(e.get("name"))))
+    return out
+
+
+def summary(report: dict, paths: dict | None = None) -> dict:
+    """The compact form of a run report (module return value and AWX set_stats)."""
+    tables = report["vacuum"]["tables"]
+    vacuumed = [x for x in tables if x["changed"]]
+    counts = {s: sum(1 for p in report["probes"] if p["status"] == s) for s in STATUSES}
+    return dict(paths or {}, **{
+        "schedule": report["schedule"],
+        "stamp": report["stamp"],
+        "check_mode": report["check_mode"],
+        "status": report["status"],
+        "hosts": {h["host"]: h["status"] for h in report["hosts"]},
+        "probes": counts,
+        "tables_vacuumed": len(vacuumed),
+        "dead_tuples_before": sum(x["dead_tuples_before"] or 0 for x in vacuumed),
+        "dead_tuples_after": sum(x["dead_tuples_after"] or 0 for x in vacuumed),
+        "backups": [{"host": b["host"], "kind": b["kind"], "name": b["name"], "size": b["size"],
+                     "verified": b["verified"], "would_create": b["would_create"]} for b in report["backups"]],
+        "backups_deleted": len(report["retention"]["backups"]),
+        "rows_deleted": sum(r["rows"] or 0 for r in report["retention"]["data"]),
+        "redis_keys_deleted": sum(p["deleted"] or 0 for p in report["redis"]["purges"]),
+        "problems": report["problems"][:50],
+    })
+
+
+# ---------------------------------------------------------------------------
+# HTML
+# ---------------------------------------------------------------------------
+def esc(value: t.Any) -> str:
+    """Text or attribute value, HTML-escaped (quotes too)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+CSS = """
+:root{--ok:#1a7f37;--warning:#9a6700;--critical:#cf222e;--muted:#57606a;--line:#d0d7de;--bg:#f6f8fa}
+*{box-sizing:border-box}
+body{font-family:"DejaVu Sans",Arial,sans-serif;margin:0;color:#1f2328;background:#fff;font-size:14px}
+header{background:#24292f;color:#fff;padding:16px 24px}
+header h1{margin:0 0 4px;font-size:22px}
+header .meta{color:#d0d7de}
+main{padding:8px 24px 32px;max-width:1400px}
+nav{margin:12px 0}
+nav a{margin-right:12px;color:#0969da;text-decoration:none}
+section{margin:24px 0}
+h2{font-size:18px;border-bottom:1px solid var(--line);padding-bottom:4px}
+h3{font-size:15px;margin:16px 0 6px}
+table{border-collapse:collapse;margin:6px 0;width:100%}
+th,td{border:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top}
+th{background:var(--bg)}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+code{font-family:"DejaVu Sans Mono",monospace;font-size:12px;word-break:break-all}
+.status{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-weight:bold;font-size:12px}
+.status-ok{background:var(--ok)}.status-warning{background:var(--warning)}.status-critical{background:var(--critical)}
+.status-passed{background:var(--ok)}.status-failed{background:var(--critical)}.status-skipped{background:var(--muted)}
+.empty{color:var(--muted);font-style:italic}
+.cards{display:flex;flex-wrap:wrap;gap:12px}
+.card{border:1px solid var(--line);border-radius:6px;padding:8px 14px;min-width:150px;background:var(--bg)}
+.card b{display:block;font-size:20px}
+.charts{display:flex;flex-wrap:wrap;gap:16px}
+figure{margin:0;border:1px solid var(--line);border-radius:6px;padding:8px;background:#fff}
+figcaption{font-weight:bold;margin-bottom:4px}
+.check{background:#fff8c5;color:#1f2328;padding:2px 8px;border-radius:4px;margin-left:8px}
+"""
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+
+
+def badge(status: t.Any) -> str:
+    s = str(status or "")
+    cls = s if s in STATUSES or s in ("passed", "failed", "skipped") else "skipped"
+    return f'<span class="status status-{cls}">{esc(s or "unknown")}</span>'
+
+
+def _cell(value: t.Any, kind: str = "") -> str:
+    if kind == "raw":
+        return f"<td>{value}</td>"
+    if kind == "bytes":
+        return f'<td class="num" data-value="{esc(value)}">{esc(human_bytes(value))}</td>'
+    if kind == "num":
+        if isinstance(value, float):
+            text = f"{value:,.3f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value):,}"
+        elif isinstance(value, int):
+            text = f"{value:,}"
+        else:
+            text = "-" if value is None else str(value)
+        return f'<td class="num">{esc(text)}</td>'
+    if kind == "code":
+        return f"<td><code>{esc(value)}</code></td>"
+    return f"<td>{esc('-' if value is None else value)}</td>"
+
+
+def table(headers: t.Sequence[str], rows: t.Iterable[t.Sequence[tuple[t.Any, str]]], empty: str,
+          cls: str = "") -> str:
+    body = ["<tr>" + "".join(_cell(v, k) for v, k in row) + "</tr>" for row in rows]
+    if not body:
+        return f'<p class="empty">{esc(empty)}</p>'
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    return f'<table class="{esc(cls)}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+# -- SVG charts ------------------------------------------------------------------------
+PALETTE = ("#0969da", "#bf3989", "#1a7f37", "#9a6700", "#8250df", "#cf222e", "#1b7c83", "#6e7781")
+
+
+def _nice_max(value: float) -> float:
+    if value <= 0:
+        return 1.0
+    exp = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if value <= step * exp:
+            return step * exp
+    return 10 * exp  # pragma: no cover
+
+
+def _empty_chart(chart_id: str, title: str, message: str) -> str:
+    return (f'<figure id="{esc(chart_id)}"><figcaption>{esc(title)}</figcaption>'
+            f'<p class="empty">{esc(message)}</p></figure>')
+
+
+def line_chart(chart_id: str, title: str, series: t.Sequence[tuple[str, t.Sequence[tuple[_dt.datetime, float]]]],
+               fmt: t.Callable[[float], str] = human_bytes, width: int = 640, height: int = 280) -> str:
+    """An SVG line chart of time series (one polyline and legend entry per series)."""
+    series = [(label, sorted(points)) for label, points in series if points]
+    if not series:
+        return _empty_chart(chart_id, title, "no data")
+    left, right, top, bottom = 80, 16, 16, 40
+    legend_h = 18 * len(series)
+    plot_w, plot_h = width - left - right, height - top - bottom
+    times = [p[0].timestamp() for _, pts in series for p in pts]
+    t0, t1 = min(times), max(times)
+    if t1 - t0 < 1:
+        t0, t1 = t0 - 3600, t1 + 3600
+    vmax = _nice_max(max(p[1] for _, pts in series for p in pts))
+
+    def x(ts: float) -> float:
+        return left + (ts - t0) / (t1 - t0) * plot_w
+
+    def y(v: float) -> float:
+        return top + plot_h - v / vmax * plot_h
+
+    parts = [f'<figure id="{esc(chart_id)}" class="chart"><figcaption>{esc(title)}</figcaption>',
+             f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height + legend_h}" '
+             f'viewBox="0 0 {width} {height + legend_h}"><title>{esc(title)}</title>']
+    for i in range(5):
+        v = vmax * i / 4
+        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#d0d7de"/>'
+                     f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end" font-size="11">{esc(fmt(v))}</text>')
+    for i in range(4):
+        ts = t0 + (t1 - t0) * i / 3
+        label = _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%m-%d %H:%M")
+        parts.append(f'<text x="{x(ts):.1f}" y="{top + plot_h + 16}" text-anchor="middle" font-size="11">{esc(label)}</text>')
+    for n, (label, points) in enumerate(series):
+        colour = PALETTE[n % len(PALETTE)]
+        coords = " ".join(f"{x(p[0].timestamp()):.1f},{y(p[1]):.1f}" for p in points)
+        parts.append(f'<polyline class="series" fill="none" stroke="{colour}" stroke-width="2" points="{coords}"/>')
+        for ts, v in points:
+            parts.append(f'<circle cx="{x(ts.timestamp()):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}">'
+                         f'<title>{esc(label)}: {esc(fmt(v))} at {esc(ts.strftime("%Y-%m-%d %H:%M:%S"))} UTC</title></circle>')
+        ly = height + 18 * n + 4
+        parts.append(f'<rect x="{left}" y="{ly}" width="12" height="12" fill="{colour}"/>'
+                     f'<text x="{left + 18}" y="{ly + 10}" font-size="12">{esc(label)}</text>')
+    parts.append("</svg></figure>")
+    return "".join(parts)
+
+
+def bar_chart(chart_id: str, title: str, bars: t.Sequence[tuple[str, t.Sequence[tuple[str, float, str]]]],
+              fmt: t.Callable[[float], str] = str, width: int = 640) -> str:
+    """A horizontal bar chart; each group is a label with one or more (name, value, colour) bars."""
+    bars = [(label, values) for label, values in bars if values]
+    if not bars:
+        return _empty_chart(chart_id, title, "no data")
+    left, right, bar_h, gap = 220, 90, 14, 10
+    rows = sum(len(v) for _, v in bars)
+    height = 16 + rows * bar_h + len(bars) * gap + 8
+    vmax = _nice_max(max((v for _, values in bars for _, v, _ in values), default=0))
+    plot_w = width - left - right
+    parts = [f'<figure id="{esc(chart_id)}" class="chart"><figcaption>{esc(title)}</figcaption>',
+             f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}"><title>{esc(title)}</title>']
+    y = 12
+    for label, values in bars:
+        parts.append(f'<text x="{left - 6}" y="{y + bar_h - 3}" text-anchor="end" font-size="11">{esc(label[:40])}'
+                     f'<title>{esc(label)}</title></text>')
+        for name, value, colour in values:
+            w = max(1.0, value / vmax * plot_w) if value > 0 else 0.0
+            parts.append(f'<rect class="bar" x="{left}" y="{y}" width="{w:.1f}" height="{bar_h - 2}" fill="{colour}">'
+                         f'<title>{esc(label)} {esc(name)}: {esc(fmt(value))}</title></rect>'
+                         f'<text x="{left + w + 4:.1f}" y="{y + bar_h - 3}" font-size="11">{esc(name)} {esc(fmt(value))}</text>')
+            y += bar_h
+        y += gap
+    parts.append("</svg></figure>")
+    return "".join(parts)
+
+
+STATUS_COLOUR = {"ok": "#1a7f37", "warning": "#9a6700", "critical": "#cf222e"}
+
+
+def _ts(text: t.Any) -> _dt.datetime | None:
+    try:
+        return B.parse_time(str(text))
+    except (ValueError, TypeError):
+        return None
+
+
+def charts(report: dict) -> str:
+    history = report["backup_history"]
+    backup_series: dict[str, list] = {}
+    db_series: dict[str, list] = {}
+    for e in history:
+        when = _ts(e.get("finished_at"))
+        if when is None:
+            continue
+        label = f"{e['host']} {e.get('kind')} {e.get('name')}"
+        if e.get("size") is not None:
+            backup_series.setdefault(label, []).append((when, float(e["size"])))
+        if e.get("kind") == "postgres" and e.get("database_size") is not None:
+            db_series.setdefault(f"{e['host']} {e.get('name')}", []).append((when, float(e["database_size"])))
+    run_time = parse_stamp(report["stamp"])
+    for db in report["pg_report"]["databases"]:
+        if db["size_bytes"] is not None:
+            db_series.setdefault(f"{db['host']} {db['database']}", []).append((run_time, float(db["size_bytes"])))
+    probes = [(f"{p['host']} {p['name']}", [("", p["latency_ms"], STATUS_COLOUR[p["status"]])])
+              for p in report["probes"] if p["latency_ms"] is not None]
+    dead = [(f"{x['host']} {x['database']} {x['table']}",
+             [("before", float(x["dead_tuples_before"] or 0), "#cf222e"),
+              ("after", float(x["dead_tuples_after"] or 0), "#1a7f37")])
+            for x in report["vacuum"]["tables"] if x["changed"]]
+    dead.sort(key=lambda b: -b[1][0][1])
+    return "".join([
+        line_chart("chart-database-sizes", "Database sizes over time", list(db_series.items())),
+        line_chart("chart-backup-sizes", "Backup sizes over time", list(backup_series.items())),
+        bar_chart("chart-probe-latency", "Probe latency (ms)", probes, fmt=lambda v: f"{v:,.1f} ms"),
+        bar_chart("chart-dead-tuples", "Dead tuples before / after vacuum", dead[:15], fmt=lambda v: f"{v:,.0f}"),
+    ])
+
+
+def render_html(report: dict, json_name: str = "") -> str:
+    """The run report as one self-contained HTML document (no script, no external resource)."""
+    r = report
+    hosts = r["hosts"]
+    vac_tables = [x for x in r["vacuum"]["tables"] if x["changed"] or x["skip_reason"] not in (None, "below_threshold")]
+    rep = r["pg_report"]
+    title = f"runbook.ops {r['schedule']} run {r['stamp']}"
+    check = '<span class="check">check mode: nothing was changed</span>' if r["check_mode"] else ""
+    nav = "".join(f'<a href="#{a}">{esc(b)}</a>' for a, b in (
+        ("hosts", "Hosts"), ("problems", "Problems"), ("probes", "Probes"), ("vacuum", "Vacuum"),
+        ("pg-report", "PostgreSQL report"), ("backups", "Backups"), ("retention", "Retention"),
+        ("redis", "Redis"), ("charts", "Charts")))
+    vacuumed = [x for x in r["vacuum"]["tables"] if x["changed"]]
+    cards = "".join(f'<div class="card">{esc(label)}<b>{value}</b></div>' for label, value in (
+        ("Status", badge(r["status"])),
+        ("Hosts", esc(len(hosts))),
+        ("Probes ok / warn / crit", esc(" / ".join(str(sum(1 for p in r["probes"] if p["status"] == s)) for s in STATUSES))),
+        ("Tables vacuumed", esc(len(vacuumed))),
+        ("Backups", esc(sum(1 for b in r["backups"] if not b["would_create"]))),
+        ("Redis keys purged", esc(sum(p["deleted"] or 0 for p in r["redis"]["purges"]))),
+    ))
+    sections = [
+        ("hosts", "Hosts", table(
+            ["Host", "Status", "Check mode", "Steps", "Problems", "Per-host report"],
+            ([(h["host"], ""), (badge(h["status"]), "raw"), ("yes" if h["check_mode"] else "no", ""),
+              (", ".join(h["steps"]), ""), (h["problems"], "num"), (os.path.basename(str(h["source"] or "")), "code")]
+             for h in hosts), "No host reported.")),
+        ("problems", "Problems: what failed and why", table(
+            ["Host", "Where", "Severity", "Message"],
+            ([(p["host"], ""), (p["where"], ""), (badge(p["severity"]), "raw"), (p["message"], "")] for p in r["problems"]),
+            "Nothing failed.")),
+        ("probes", "Health probes", table(
+            ["Host", "Probe", "Kind", "Status", "Message", "Latency (ms)", "Attempts"],
+            ([(p["host"], ""), (p["name"], ""), (p["kind"], ""), (badge(p["status"]), "raw"), (p["message"], ""),
+              (p["latency_ms"], "num"), (p["attempts"], "num")] for p in r["probes"]),
+            "No health probes ran in this run.")),
+        ("vacuum", "Vacuum and analyze", table(
+            ["Host", "Database", "Table", "Action", "Dead tuples before", "Dead tuples after", "Seconds", "Reason"],
+            ([(x["host"], ""), (x["database"], ""), (x["table"], "code"), (x["action"], ""),
+              (x["dead_tuples_before"], "num"), (x["dead_tuples_after"], "num"), (x["duration"], "num"), (x["reason"], "")]
+             for x in vac_tables), "No table was vacuumed or analyzed in this run.")),
+        ("pg-report", "PostgreSQL report: top items",
+         "<h3>Database sizes</h3>" + table(
+             ["Host", "Database", "Size"],
+             ([(d["host"], ""), (d["database"], ""), (d["size_bytes"], "bytes")] for d in rep["databases"]),
+             "No database sizes in this run.")
+         + "<h3>Largest tables</h3>" + table(
+             ["Host", "Database", "Table", "Total size", "Index size", "Live tuples", "Dead tuples"],
+             ([(x["host"], ""), (x["database"], ""), (x["table"], "code"), (x["total_bytes"], "bytes"),
+               (x["index_bytes"], "bytes"), (x["live_tuples"], "num"), (x["dead_tuples"], "num")]
+              for x in rep["largest_tables"][:TOP]), "No table sizes in this run.")
+         + "<h3>Unused indexes</h3>" + table(
+             ["Host", "Database", "Table", "Index", "Size", "Scans", "Backs a constraint"],
+             ([(x["host"], ""), (x["database"], ""), (x["table"], "code"), (x["index"], "code"), (x["size_bytes"], "bytes"),
+               (x["scans"], "num"), ("yes" if x["backs_constraint"] else "no", "")] for x in rep["unused_indexes"][:TOP]),
+             "No unused indexes reported.")
+         + "<h3>Slow queries</h3>" + table(
+             ["Host", "Database", "Calls", "Mean (ms)", "Max (ms)", "Query"],
+             ([(x["host"], ""), (x["database"], ""), (x["calls"], "num"), (x["mean_ms"], "num"), (x["max_ms"], "num"),
+               (x["query"][:500], "code")] for x in rep["slow_queries"][:TOP]),
+             "No slow queries reported (pg_stat_statements not installed or section not selected).")),
+        ("backups", "Backups", table(
+            ["Host", "Kind", "Name", "Size", "Seconds", "sha256", "Verification", "Method", "File"],
+            ([(b["host"], ""), (b["kind"], ""), (b["name"], ""), (b["size"], "bytes"), (b["duration_seconds"], "num"),
+              ((b["sha256"] or "-")[:16], "code"),
+              (badge("would create" if b["would_create"] else b["verified"]) if not b["would_create"]
+               else '<span class="status status-skipped">would create</span>', "raw"),
+              (b["verification_method"], ""), (os.path.basename(b["path"]), "code")] for b in r["backups"]),
+            "No backups were made in this run.")
+         + ("<h3>Restores</h3>" + table(
+             ["Host", "Database", "Target", "Backup"],
+             ([(x["host"], ""), (x["database"], ""), (x["target_database"], ""), (os.path.basename(x["backup"]), "code")]
+              for x in r["restores"]), "") if r["restores"] else "")
+         + ("<h3>Disaster-recovery drills</h3>" + table(
+             ["Host", "Scratch database", "Tables that differ"],
+             ([(x["host"], ""), (x["database"], ""), (x["differences"], "num")] for x in r["drills"]), "")
+            if r["drills"] else "")),
+        ("retention", "Retention", "<h3>Backups deleted by retention</h3>" + table(
+            ["Host", "Kind", "Name", "Backup", "Finished", "Reason"],
+            ([(x["host"], ""), (x["kind"], ""), (x["name"], ""), (x["id"], "code"), (x["finished_at"], ""), (x["reason"], "")]
+             for x in r["retention"]["backups"]), "No backup was deleted by retention.")
+         + "<h3>Rows deleted by data retention</h3>" + table(
+             ["Host", "Database", "Table", "Column", "Cutoff", "Rows", "Remaining"],
+             ([(x["host"], ""), (x["database"], ""), (x["table"], "code"), (x["column"], ""), (x["cutoff"], ""),
+               (x["rows"], "num"), (x["remaining"], "num")] for x in r["retention"]["data"]),
+             "No data retention ran in this run.")),
+        ("redis", "Redis", "<h3>Purges</h3>" + table(
+            ["Host", "Pattern", "Matched", "Deleted", "Memory before", "Memory after"],
+            ([(x["host"], ""), (x["pattern"], "code"), (x["matched"], "num"), (x["deleted"], "num"),
+              (x["used_memory_before"], "bytes"), (x["used_memory_after"], "bytes")] for x in r["redis"]["purges"]),
+            "No Redis purge ran in this run.")
+         + "<h3>Memory</h3>" + table(
+             ["Host", "Used", "Peak", "maxmemory", "Policy"],
+             ([(x["host"], ""), (x["used_memory"], "bytes"), (x["used_memory_peak"], "bytes"), (x["maxmemory"], "bytes"),
+               (x["maxmemory_policy"], "")] for x in r["redis"]["memory"]),
+             "No Redis memory report in this run.")),
+        ("charts", "Charts", f'<div class="charts">{charts(r)}</div>'),
+    ]
+    body = "".join(f'<section id="{sid}"><h2>{esc(head)}</h2>{content}</section>' for sid, head, content in sections)
+    source = f' &middot; machine-readable: <code>{esc(json_name)}</code>' if json_name else ""
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
+        f'<header><h1>{esc(title)} {badge(r["status"])}{check}</h1>'
+        f'<div class="meta">generated {esc(r["generated_at"])} &middot; {esc(len(hosts))} hosts'
+        f"{source} &middot; schema {esc(r['format'])} v{esc(r['version'])}</div></header>"
+        f'<main><nav>{nav}</nav><section id="summary"><div class="cards">{cards}</div></section>{body}</main>'
+        "</body></html>\n"
+    )
+
+
+# ---------------------------------------------------------------------------
+# Prometheus text format
+# ---------------------------------------------------------------------------
+METRICS: dict[str, tuple[str, str]] = {
+    "runbook_run_timestamp_seconds": ("gauge", "Unix time of the run report of this schedule."),
+    "runbook_run_check_mode": ("gauge", "1 when the run was a check-mode run (nothing changed)."),
+    "runbook_run_status": ("gauge", "Worst status of the run: 0 ok, 1 warning, 2 critical."),
+    "runbook_host_status": ("gauge", "Worst status of a host in the run: 0 ok, 1 warning, 2 critical."),
+    "runbook_probe_status": ("gauge", "Health probe status: 0 ok, 1 warning, 2 critical."),
+    "runbook_probe_latency_seconds": ("gauge", "Duration of the health probe's last attempt."),
+    "runbook_backup_last_success_timestamp_seconds": (
+        "gauge", "Finish time of the newest complete, verified backup on disk."),
+    "runbook_backup_last_success_size_bytes": ("gauge", "Size of the newest complete, verified backup on disk."),
+    "runbook_backups_on_disk": ("gauge", "Backups with a manifest on disk (complete or not)."),
+    "runbook_pg_dead_tuples": ("gauge", "Dead tuples of the tables in scope of pg_vacuum, before and after the run."),
+    "runbook_pg_database_size_bytes": ("gauge", "Database size reported by pg_report."),
+    "runbook_redis_used_memory_bytes": ("gauge", "Redis used_memory before and after the purges, or as reported."),
+    "runbook_redis_purged_keys": ("gauge", "Keys deleted by a purge pattern in the run (matched in check mode)."),
+}
+
+_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+def label_value(value: t.Any) -> str:
+    """A label value escaped for the text format (backslash, double quote, newline)."""
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _fmt_value(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(float(value))
+
+
+def metric_samples(report: dict) -> dict[str, list[tuple[dict, float]]]:
+    samples: dict[str, list[tuple[dict, float]]] = {name: [] for name in METRICS}
+    sched = {"schedule": report["schedule"]}
+
+    def add(name: str, labels: dict, value: t.Any) -> None:
+        v = _num(value)
+        if v is not None:
+            samples[name].append((dict(sched, **labels), v))
+
+    add("runbook_run_timestamp_seconds", {}, parse_stamp(report["stamp"]).timestamp())
+    add("runbook_run_check_mode", {}, 1 if report["check_mode"] else 0)
+    add("runbook_run_status", {}, STATUS_VALUE[report["status"]])
+    for h in report["hosts"]:
+        add("runbook_host_status", {"host": h["host"]}, STATUS_VALUE[h["status"]])
+    seen: set[tuple] = set()
+    for p in report["probes"]:
+        key = (p["host"], p["name"], p["kind"])
+        if key in seen:
+            continue
+        seen.add(key)
+        labels = {"host": p["host"], "probe": p["name"], "kind": p["kind"]}
+        add("runbook_probe_status", labels, STATUS_VALUE[p["status"]])
+        if p["latency_ms"] is not None:
+            add("runbook_probe_latency_seconds", labels, p["latency_ms"] / 1000.0)
+    series: dict[tuple, list[dict]] = {}
+    for e in report["backup_history"]:
+        series.setdefault((e["host"], str(e.get("kind")), str(e.get("name"))), []).append(e)
+    for (host, kind, name), entries in sorted(series.items()):
+        labels = {"host": host, "kind": kind, "name": name}
+        add("runbook_backups_on_disk", labels, len(entries))
+        good = [e for e in entries if e.get("verified") == B.VERIFY_PASSED and e.get("complete")]
+        if good:
+            newest = max(good, key=lambda e: str(e["finished_at"]))
+            when = _ts(newest["finished_at"])
+            if when is not None:
+                add("runbook_backup_last_success_timestamp_seconds", labels, when.timestamp())
+            add("runbook_backup_last_success_size_bytes", labels, newest.get("size"))
+    seen = set()
+    for db in report["vacuum"]["databases"]:
+        if (db["host"], db["database"]) in seen:
+            continue
+        seen.add((db["host"], db["database"]))
+        for when in ("before", "after"):
+            add("runbook_pg_dead_tuples", {"host": db["host"], "database": db["database"], "when": when},
+                db[f"dead_tuples_{when}"])
+    seen = set()
+    for db in report["pg_report"]["databases"]:
+        if (db["host"], db["database"]) in seen:
+            continue
+        seen.add((db["host"], db["database"]))
+        add("runbook_pg_database_size_bytes", {"host": db["host"], "database": db["database"]}, db["size_bytes"])
+    by_host: dict[str, list[dict]] = {}
+    for p in report["redis"]["purges"]:
+        by_host.setdefault(p["host"], []).append(p)
+    for host, purges in sorted(by_host.items()):
+        add("runbook_redis_used_memory_bytes", {"host": host, "when": "before"}, purges[0]["used_memory_before"])
+        add("runbook_redis_used_memory_bytes", {"host": host, "when": "after"}, purges[-1]["used_memory_after"])
+        counts: dict[str, int] = {}
+        for p in purges:
+            counts[p["pattern"]] = counts.get(p["pattern"], 0) + ((p["matched"] if p["check_mode"] else p["deleted"]) or 0)
+        for pattern, n in sorted(counts.items()):
+            add("runbook_redis_purged_keys", {"host": host, "pattern": pattern}, n)
+    for m in report["redis"]["memory"]:
+        if m["host"] not in by_host:
+            add("runbook_redis_used_memory_bytes", {"host": m["host"], "when": "report"}, m["used_memory"])
+    return samples
+
+
+def render_metrics(report: dict) -> str:
+    """Prometheus text exposition format (0.0.4) of a run report, one HELP/TYPE block per metric family."""
+    lines = []
+    for name, samples in metric_samples(report).items():
+        if not samples:
+            continue
+        kind, help_text = METRICS[name]
+        assert _METRIC_NAME.match(name)
+        lines.append(f"# HELP {name} {help_text}")
+        lines.append(f"# TYPE {name} {kind}")
+        for labels, value in samples:
+            assert all(_LABEL_NAME.match(k) for k in labels)
+            text = ",".join(f'{k}="{label_value(v)}"' for k, v in labels.items())
+            lines.append(f"{name}{{{text}}} {_fmt_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# files
+# ---------------------------------------------------------------------------
+def write_atomic(path: str, text: str, mode: int = 0o640) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same directory and a rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def run_report_paths(report_dir: str, schedule: str, stamp: str) -> tuple[str, str]:
+    base = os.path.join(report_dir, f"{schedule}-{stamp}")
+    return base + ".json", base + ".html"
+
+
+def run_stamps(report_dir: str, schedule: str) -> list[str]:
+    """Stamps of the run reports (``<schedule>-<stamp>.json``) of a schedule in ``report_dir``, oldest first."""
+    pattern = re.compile(rf"^{re.escape(schedule)}-(\d{{8}}T\d{{6}}Z)\.(?:json|html)$")
+    found = set()
+    if os.path.isdir(report_dir):
+        for entry in os.listdir(report_dir):
+            m = pattern.match(entry)
+            if m:
+                found.add(m.group(1))
+    return sorted(found)
+
+
+def plan_retention(report_dir: str, schedule: str, keep_last: int, new_stamp: str | None = None) -> list[str]:
+    """Files to delete so that only the newest ``keep_last`` runs of ``schedule`` remain (0 keeps all).
+
+    A run's files are its ``.json`` and ``.html`` and the per-host reports it merged
+    (the ``source`` of each host, when it is a ``<schedule>-*-<stamp>.json`` in ``report_dir``).
+    """
+    if keep_last <= 0:
+        return []
+    stamps = run_stamps(report_dir, schedule)
+    if new_stamp and new_stamp not in stamps:
+        stamps = sorted(stamps + [new_stamp])
+    old = stamps[:-keep_last]
+    doomed: list[str] = []
+    real_dir = os.path.realpath(report_dir)
+    for stamp in old:
+        json_path, html_path = run_report_paths(report_dir, schedule, stamp)
+        if os.path.exists(json_path):
+            try:
+                with open(json_path, encoding="utf-8") as fh:
+                    data = json.load(fh)
+                for h in _list(_dict(data).get("hosts")):
+                    src = str(_dict(h).get("source") or "")
+                    name = os.path.basename(src)
+                    if (os.path.realpath(os.path.dirname(src)) == real_dir and name.startswith(f"{schedule}-")
+                            and name.endswith(f"-{stamp}.json") and os.path.exists(src)):
+                        doomed.append(src)
+            except (OSError, ValueError):
+                pass
+        doomed.extend(p for p in (json_path, html_path) if os.path.exists(p))
+    return doomed
+
+
+def build(report_dir: str, schedule: str, stamp: str, host_report_paths: t.Sequence[str],
+          metrics_dir: str | None = None, keep_last: int = 0, check_mode: bool = False,
+          now: _dt.datetime | None = None) -> dict:
+    """Merge, render and write everything; the module's return value (without ``changed``)."""
+    if not re.match(r"^[A-Za-z0-9_.-]+$", schedule or ""):
+        raise RunReportError(f"name: {schedule!r} must be a simple name (letters, digits, '.', '_', '-')")
+    parse_stamp(stamp)
+    if keep_last < 0:
+        raise RunReportError(f"keep_last: must be 0 (keep all) or positive, got {keep_last}")
+    reports = [load_host_report(p) for p in host_report_paths]
+    report = merge(reports, schedule, stamp, now)
+    json_path, html_path = run_report_paths(report_dir, schedule, stamp)
+    metrics_path = os.path.join(metrics_dir, f"runbook_{schedule}.prom") if metrics_dir else None
+    if not check_mode:
+        for directory, what in ((report_dir, "report_dir"), (metrics_dir, "metrics_dir")):
+            if directory:
+                try:
+                    os.makedirs(directory, exist_ok=True)
+                except OSError as exc:
+                    raise RunReportError(f"{what}: cannot create {directory}: {exc.strerror or exc}") from exc
+        try:
+            write_atomic(json_path, json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
+            write_atomic(html_path, render_html(report, os.path.basename(json_path)))
+            if metrics_path:
+                write_atomic(metrics_path, render_metrics(report), 0o644)
+        except OSError as exc:
+            raise RunReportError(f"cannot write the run report: {exc}") from exc
+    doomed = [p for p in plan_retention(report_dir, schedule, keep_last, stamp)
+              if p not in (json_path, html_path) and p not in host_report_paths]
+    if not check_mode:
+        for p in doomed:
+            try:
+                os.unlink(p)
+            except FileNotFoundError:
+                pass
+    paths = {"json": json_path, "html": html_path, "metrics": metrics_path}
+    return {
+        "json_path": json_path,
+        "html_path": html_path,
+        "metrics_path": metrics_path,
+        "url": "file://" + os.path.abspath(html_path),
+        "status": report["status"],
+        "deleted": doomed,
+        "summary": summary(report, paths),
+    }

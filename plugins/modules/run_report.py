@@ -1,0 +1,174 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) runbook.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: run_report
+short_description: Merge the per-host reports of a run into one JSON and HTML report and Prometheus metrics
+version_added: 0.1.0
+author: runbook.ops maintainers (@runbook-ops)
+description:
+  - Runs on the controller (C(delegate_to=localhost), C(run_once=true)); the role M(runbook.ops.report) does that at the
+    end of every schedule playbook.
+  - Reads the per-host JSON reports of one run (written by the role M(runbook.ops.report)) and writes
+    C(<report_dir>/<name>-<stamp>.json), the run report (schema below), and C(<report_dir>/<name>-<stamp>.html),
+    one self-contained HTML page (inline CSS and SVG charts, no script, a Content-Security-Policy that forbids
+    every fetch) with host and probe status, vacuumed tables, the PostgreSQL report's top items, backups, retention,
+    Redis purges and charts of database and backup sizes over time, probe latency and dead tuples.
+  - Every value that came from a host is HTML-escaped in the page and escaped in the metrics' label values.
+  - "Run report schema (C(format=runbook.ops/run-report), C(version=1)): C(schedule), C(stamp), C(generated_at),
+    C(check_mode), C(status) (worst of C(ok), C(warning), C(critical)), C(hosts) (per host C(host), C(status),
+    C(check_mode), C(steps), C(problems), C(source), C(results) = the per-host results as written), C(problems)
+    (C(host), C(where), C(severity), C(message)), C(probes), C(vacuum) (C(databases), C(tables)), C(pg_report)
+    (C(databases), C(largest_tables), C(unused_indexes), C(slow_queries), C(bloat)), C(backups), C(restores),
+    C(drills), C(retention) (C(backups), C(data)), C(redis) (C(purges), C(memory)) and C(backup_history)
+    (the backup manifests found on the hosts). New keys may be added within a version; a key is never removed
+    or changes meaning without a new version."
+  - With O(metrics_dir), also writes C(<metrics_dir>/runbook_<name>.prom) in the Prometheus text format for
+    node_exporter's textfile collector, atomically (a temporary file in the same directory, then a rename).
+    Every sample has a C(schedule) label, so the files of different schedules never repeat a series.
+  - Keeps the newest O(keep_last) runs of O(name) in O(report_dir) and deletes older ones (their JSON and HTML
+    and the per-host reports they merged).
+  - In check mode the module writes nothing and returns the paths it would write and the files retention would
+    delete. The role runs it with C(check_mode=false), so a check run of a playbook still gets its report.
+extends_documentation_fragment:
+  - runbook.ops.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+options:
+  report_dir:
+    description: Directory of the run reports (created when missing).
+    type: path
+    required: true
+  name:
+    description: Schedule or procedure name (C(daily), C(weekly), ...), the first part of the file names.
+    type: str
+    required: true
+  stamp:
+    description: UTC time stamp of the run, C(YYYYmmddTHHMMSSZ); the second part of the file names.
+    type: str
+    required: true
+  host_reports:
+    description: Paths of the per-host JSON reports of this run.
+    type: list
+    elements: path
+    required: true
+  metrics_dir:
+    description:
+      - Directory of node_exporter's textfile collector (for example C(/var/lib/prometheus/node-exporter)).
+      - Not set, no metrics are written.
+    type: path
+  keep_last:
+    description: Runs of O(name) to keep in O(report_dir); C(0) keeps all.
+    type: int
+    default: 30
+notes:
+  - "Metrics: C(runbook_run_timestamp_seconds), C(runbook_run_check_mode), C(runbook_run_status),
+    C(runbook_host_status), C(runbook_probe_status) (0 ok, 1 warning, 2 critical), C(runbook_probe_latency_seconds),
+    C(runbook_backup_last_success_timestamp_seconds), C(runbook_backup_last_success_size_bytes),
+    C(runbook_backups_on_disk), C(runbook_pg_dead_tuples) (C(when=before|after)), C(runbook_pg_database_size_bytes),
+    C(runbook_redis_used_memory_bytes), C(runbook_redis_purged_keys)."
+seealso:
+  - module: runbook.ops.backup_history
+"""
+
+EXAMPLES = r"""
+- name: Merge the per-host reports of this run
+  runbook.ops.run_report:
+    report_dir: /var/tmp/runbook-reports
+    name: daily
+    stamp: "{{ _report_stamp }}"
+    host_reports: "{{ ansible_play_hosts | map('extract', hostvars, 'report_file') | list }}"
+    metrics_dir: /var/lib/prometheus/node-exporter
+    keep_last: 30
+  delegate_to: localhost
+  run_once: true
+  check_mode: false
+"""
+
+RETURN = r"""
+json_path:
+  description: The run report (JSON).
+  returned: always
+  type: str
+  sample: /var/tmp/runbook-reports/daily-20261124T020000Z.json
+html_path:
+  description: The HTML report.
+  returned: always
+  type: str
+  sample: /var/tmp/runbook-reports/daily-20261124T020000Z.html
+url:
+  description: C(file://) URL of the HTML report.
+  returned: always
+  type: str
+metrics_path:
+  description: The Prometheus textfile, or null without O(metrics_dir).
+  returned: always
+  type: str
+  sample: /var/lib/prometheus/node-exporter/runbook_daily.prom
+status:
+  description: Worst status of the run, C(ok), C(warning) or C(critical).
+  returned: always
+  type: str
+deleted:
+  description: Files of older runs deleted by O(keep_last) (would delete, in check mode).
+  returned: always
+  type: list
+  elements: str
+summary:
+  description: The compact run report (what the role publishes with set_stats for AWX).
+  returned: always
+  type: dict
+  sample:
+    schedule: daily
+    stamp: 20261124T020000Z
+    status: warning
+    hosts: {db1: ok, web1: warning}
+    probes: {ok: 7, warning: 1, critical: 0}
+    tables_vacuumed: 2
+    dead_tuples_before: 33334
+    dead_tuples_after: 0
+    backups: []
+    backups_deleted: 0
+    rows_deleted: 0
+    redis_keys_deleted: 0
+    problems: [{host: web1, where: probe disk /, severity: warning, message: "disk 87% used"}]
+    json: /var/tmp/runbook-reports/daily-20261124T020000Z.json
+    html: /var/tmp/runbook-reports/daily-20261124T020000Z.html
+    metrics: null
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.runbook.ops.plugins.module_utils._run_report import RunReportError, build
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            report_dir=dict(type="path", required=True),
+            name=dict(type="str", required=True),
+            stamp=dict(type="str", required=True),
+            host_reports=dict(type="list", elements="path", required=True),
+            metrics_dir=dict(type="path"),
+            keep_last=dict(type="int", default=30),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    try:
+        result = build(p["report_dir"], p["name"], p["stamp"], p["host_reports"], p["metrics_dir"],
+                       p["keep_last"], module.check_mode)
+    except RunReportError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=True, **result)
+
+
+if __name__ == "__main__":
+    main()
