@@ -181,11 +181,11 @@ def fsync_tree(path: str) -> None:
     fsync_path(path)
 
 
-def _resolve_ids(owner: str | None, group: str | None) -> tuple[int, int]:
+def resolve_ids(owner: str | None, group: str | None, uid: int = -1, gid: int = -1) -> tuple[int, int]:
+    """Numeric ids of ``owner`` / ``group`` (names or numbers), defaulting to ``uid`` / ``gid``."""
     import grp
     import pwd
 
-    uid = gid = -1
     try:
         if owner:
             uid = int(owner) if owner.isdigit() else pwd.getpwnam(owner).pw_uid
@@ -199,7 +199,7 @@ def _resolve_ids(owner: str | None, group: str | None) -> tuple[int, int]:
 def apply_mode(path: str, owner: str | None = None, group: str | None = None,
                file_mode: int = FILE_MODE, dir_mode: int = DIR_MODE) -> None:
     """Set modes (0600 files, 0700 directories) and optionally owner/group, recursively."""
-    uid, gid = _resolve_ids(owner, group)
+    uid, gid = resolve_ids(owner, group)
 
     def one(p: str) -> None:
         is_dir = os.path.isdir(p) and not os.path.islink(p)

@@ -844,3 +844,23 @@ class RestoreRun:
                                       f"{len(diffs)} table(s): " + ", ".join(
                                           f"{d['table']} expected {d['expected']} got {d['actual']}" for d in diffs[:10]))
         return self.result
+
+
+def run_step(module, client, run, file_context: str) -> dict:
+    """Run a BackupRun or RestoreRun and map its failures to fail_json.
+
+    ``file_context`` names what a file error was about (e.g. "in backup_dir
+    /srv/backups"); the partial result gathered so far goes out with the error.
+    """
+    try:
+        result = run.run()
+    except (PostgresError, B.BackupError) as exc:
+        client.close()
+        module.fail_json(msg=str(exc), **run.result)
+    except OSError as exc:
+        client.close()
+        module.fail_json(msg=f"file error {file_context}: {exc}", **run.result)
+    if result.pop("failed", False):
+        client.close()
+        module.fail_json(**result)
+    return result

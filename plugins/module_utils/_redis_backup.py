@@ -308,18 +308,11 @@ def pick_backup(params: dict, client) -> tuple[str, dict]:
 
 
 def resolve_ids(owner: str | None, group: str | None, uid: int, gid: int) -> tuple[int, int]:
-    """Numeric ids of ``owner`` / ``group`` (names or numbers), defaulting to ``uid`` / ``gid``."""
-    import grp
-    import pwd
-
+    """The backup layer's owner/group lookup, with its error in Redis terms."""
     try:
-        if owner:
-            uid = int(owner) if owner.isdigit() else pwd.getpwnam(owner).pw_uid
-        if group:
-            gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
-    except KeyError as exc:
-        raise RedisError(f"owner/group: unknown user or group {exc.args[0]}") from exc
-    return uid, gid
+        return B.resolve_ids(owner, group, uid, gid)
+    except B.BackupError as exc:
+        raise RedisError(f"owner/group: {exc}") from exc
 
 
 def _owner_of(path: str) -> tuple[int, int, int]:

@@ -202,26 +202,13 @@ commands:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils._backup import BackupError
-from ansible_collections.runbook.ops.plugins.module_utils._pg_dump import COMPRESSIONS, FORMATS, BackupRun, backup_argument_spec
-from ansible_collections.runbook.ops.plugins.module_utils._postgres import PostgresError, run_with_client, postgres_argument_spec
+from ansible_collections.runbook.ops.plugins.module_utils._pg_dump import COMPRESSIONS, FORMATS, BackupRun, backup_argument_spec, run_step
+from ansible_collections.runbook.ops.plugins.module_utils._postgres import run_with_client, postgres_argument_spec
 from ansible_collections.runbook.ops.plugins.module_utils._runtime import runtime_argument_spec
 
 
 def _body(module, client) -> dict:
-    run = BackupRun(module, client)
-    try:
-        result = run.run()
-    except (PostgresError, BackupError) as exc:
-        client.close()
-        module.fail_json(msg=str(exc), **run.result)
-    except OSError as exc:
-        client.close()
-        module.fail_json(msg=f"file error in backup_dir {module.params['backup_dir']}: {exc}", **run.result)
-    if result.pop("failed", False):
-        client.close()
-        module.fail_json(**result)
-    return result
+    return run_step(module, client, BackupRun(module, client), f"in backup_dir {module.params['backup_dir']}")
 
 
 def main() -> None:

@@ -152,26 +152,13 @@ commands:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils._backup import BackupError
-from ansible_collections.runbook.ops.plugins.module_utils._pg_dump import RestoreRun, backup_argument_spec
-from ansible_collections.runbook.ops.plugins.module_utils._postgres import PostgresError, run_with_client, postgres_argument_spec
+from ansible_collections.runbook.ops.plugins.module_utils._pg_dump import RestoreRun, backup_argument_spec, run_step
+from ansible_collections.runbook.ops.plugins.module_utils._postgres import run_with_client, postgres_argument_spec
 from ansible_collections.runbook.ops.plugins.module_utils._runtime import runtime_argument_spec
 
 
 def _body(module, client) -> dict:
-    run = RestoreRun(module, client)
-    try:
-        result = run.run()
-    except (PostgresError, BackupError) as exc:
-        client.close()
-        module.fail_json(msg=str(exc), **run.result)
-    except OSError as exc:
-        client.close()
-        module.fail_json(msg=f"file error reading backup {module.params['backup']}: {exc}", **run.result)
-    if result.pop("failed", False):
-        client.close()
-        module.fail_json(**result)
-    return result
+    return run_step(module, client, RestoreRun(module, client), f"reading backup {module.params['backup']}")
 
 
 def main() -> None:
