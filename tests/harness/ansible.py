@@ -67,10 +67,12 @@ def _parse_json_output(stdout: str) -> dict:
 
 
 def run_module(module: str, args: dict, check: bool = False, diff: bool = False,
-               env: dict | None = None, timeout: int = 600) -> ModuleResult:
+               env: dict | None = None, timeout: int = 600, extra_vars: dict | None = None) -> ModuleResult:
     """`ansible localhost -m runbook.ops.<module> -a '<json>'` and its result."""
     fqcn = module if "." in module else f"runbook.ops.{module}"
     argv = [str(BIN / "ansible"), "localhost", "-m", fqcn, "-a", json.dumps(args)]
+    if extra_vars:
+        argv += ["-e", json.dumps(extra_vars)]
     if check:
         argv.append("--check")
     if diff:
