@@ -1,0 +1,152 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The docker engine path, for real: pg_backup / pg_restore with pg_dump inside a docker container
+(``docker exec``) and redis_backup copying the RDB out of a docker container (``docker cp``).
+
+Needs a running Docker engine (scripts/setup_docker.sh: Debian's docker.io, dockerd started in the
+background); skipped only when there is none. No registry: the image is made here with ``docker import``
+from a tiny rootfs whose /usr and /etc are the machine's own (bind-mounted read-only), so the container
+runs this machine's pg_dump and redis-server. The container shares the host network (no bridge IPs):
+pg_dump inside it reaches the harness PostgreSQL on 127.0.0.1, and redis-server inside it listens on a
+free loopback port. Containers and the image are removed also when a test fails.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import uuid
+
+import pytest
+import redis
+
+from harness.net import free_port, wait_until
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("docker") is None
+    or subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0,
+    reason="no Docker engine (scripts/setup_docker.sh starts one)",
+)
+
+REDIS_PW = "docker-redis-pw"
+
+
+def _docker(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    res = subprocess.run(["docker", *args], capture_output=True, text=True, check=False, **kw)
+    if check and res.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)}: rc={res.returncode}: {res.stderr.strip()}")
+    return res
+
+
+def _rootfs_tar() -> bytes:
+    """A rootfs for docker import: merged-/usr symlinks and empty mount points, nothing else."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name in ("usr", "etc", "proc", "sys", "dev", "run", "data", "var", "var/lib", "tmp"):
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.DIRTYPE
+            info.mode = 0o1777 if name == "tmp" else 0o755
+            tar.addfile(info)
+        for link, target in (("bin", "usr/bin"), ("sbin", "usr/sbin"), ("lib", "usr/lib"), ("lib64", "usr/lib64")):
+            info = tarfile.TarInfo(link)
+            info.type = tarfile.SYMTYPE
+            info.linkname = target
+            tar.addfile(info)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def image():
+    tag = f"localhost/runbook-docker-test:{uuid.uuid4().hex[:8]}"
+    res = subprocess.run(["docker", "import", "-", tag], input=_rootfs_tar(), capture_output=True, check=False)
+    assert res.returncode == 0, res.stderr.decode()
+    try:
+        yield tag
+    finally:
+        _docker("rmi", "-f", tag, check=False)
+
+
+@pytest.fixture(scope="module")
+def redis_container(image):
+    """redis-server as the container's own process, data dir /data inside the container (not a mount)."""
+    name = f"runbook-docker-redis-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    _docker("run", "-d", "--name", name, "--network", "host",
+            "-v", "/usr:/usr:ro", "-v", "/etc:/etc:ro", image,
+            "/usr/bin/redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", "/data",
+            "--save", "", "--appendonly", "no", "--requirepass", REDIS_PW)
+    try:
+        client = redis.Redis(host="127.0.0.1", port=port, password=REDIS_PW, socket_timeout=2)
+
+        def ready() -> bool:
+            try:
+                return bool(client.ping())
+            except redis.RedisError:
+                return False
+
+        wait_until(ready, 30, f"redis-server in docker container {name}")
+        yield name, port, client
+    finally:
+        _docker("rm", "-f", "-t", "0", name, check=False)
+
+
+def test_container_runs_under_the_docker_engine(redis_container):
+    name, _port, _client = redis_container
+    info = json.loads(_docker("inspect", name).stdout)[0]
+    assert info["State"]["Running"] is True
+    assert info["HostConfig"]["NetworkMode"] == "host"
+
+
+def test_pg_backup_and_restore_with_pg_dump_inside_a_docker_container(pg, ansible_module, tmp_path, redis_container):
+    name, _port, _client = redis_container
+    db = f"dockerbk_{os.getpid()}"
+    pg.psql(f'CREATE DATABASE "{db}"')
+    pg.psql("CREATE TABLE items (id int PRIMARY KEY, label text);"
+            "INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 777) g", database=db)
+    backup_dir = str(tmp_path / "pg")
+    target = f"{db}_restored"
+    try:
+        r = ansible_module("pg_backup", dict(pg.conn_args(), backup_dir=backup_dir, databases=[db],
+                                             container=name, engine="docker", verify="list"))
+        assert not r.failed, r.result
+        dumps = [c for c in r["commands"] if "pg_dump" in " ".join(c)]
+        assert dumps and all(os.path.basename(c[0]) == "docker" and c[1] == "exec" and name in c for c in dumps), r["commands"]
+        (b,) = [b for b in r["backups"] if b["name"] == db]
+        assert b["verified"] == "passed"
+        with open(b["manifest"], encoding="utf-8") as fh:
+            manifest = json.load(fh)
+        assert manifest["postgres"]["ran_in"].startswith("container")
+        assert manifest["postgres"]["row_counts"]["public.items"] == 777
+        assert pg.conn_args()["login_password"] not in json.dumps(r.result)
+
+        res = ansible_module("pg_restore", dict(pg.conn_args(), backup="latest", backup_dir=backup_dir, database=db,
+                                                target_database=target, create=True, container=name, engine="docker"))
+        assert not res.failed, res.result
+        assert res["row_count_differences"] == [] and res["tables_compared"] >= 1
+        assert pg.psql("SELECT count(*) FROM items", database=target).strip() == "777"
+    finally:
+        pg.psql(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+        pg.psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+def test_redis_backup_copies_the_rdb_out_of_a_docker_container(ansible_module, tmp_path, redis_container):
+    name, port, client = redis_container
+    client.flushall()
+    for i in range(250):
+        client.set(f"dockerkey:{i}", i)
+    backup_dir = str(tmp_path / "redis")
+    r = ansible_module("redis_backup", dict(login_host="127.0.0.1", login_port=port, login_password=REDIS_PW,
+                                            backup_dir=backup_dir, container=name, engine="docker"))
+    assert not r.failed, r.result
+    b = r["backup"]
+    assert b["total_keys"] == 250
+    assert b["verified"] in ("passed", "skipped"), b
+    # the RDB on the host is the container's /data/dump.rdb, byte for byte
+    inside = _docker("exec", name, "/usr/bin/sha256sum", "/data/dump.rdb").stdout.split()[0]
+    assert b["sha256"] == inside
+    with open(b["path"], "rb") as fh:
+        assert hashlib.sha256(fh.read()).hexdigest() == inside
+    assert REDIS_PW not in json.dumps(r.result)
