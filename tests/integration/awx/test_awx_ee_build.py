@@ -38,7 +38,7 @@ def test_containerfile_has_every_stage_and_installs_what_the_definition_says(con
     text = (context / "Containerfile").read_text()
     lines = text.splitlines()
     assert 'ARG EE_BASE_IMAGE="quay.io/centos/centos:stream9"' in lines
-    assert 'ARG ANSIBLE_INSTALL_REFS="ansible-core>=2.16,<2.20 ansible-runner>=2.4,<3"' in lines
+    assert 'ARG ANSIBLE_INSTALL_REFS="ansible-core>=2.19,<2.20 ansible-runner>=2.4,<3"' in lines
     assert 'ARG PKGMGR="/usr/bin/dnf"' in lines
     stages = [line.split()[-1] for line in lines if line.startswith("FROM ")]
     assert stages == ["base", "galaxy", "builder", "final"]
