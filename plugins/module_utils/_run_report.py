@@ -350,10 +350,16 @@ def _pg_backup(host: str, result: dict, check_mode: bool, out: dict, problems: l
         _backup_retention(host, "postgres", backup.get("retention"), out)
     restore = _dict(result.get("restore"))
     if restore and not _step_failed(problems, host, "restore", restore):
-        out["restores"].append({"host": host, "database": str(restore.get("database") or ""),
+        diffs = _list(restore.get("row_count_differences"))
+        out["restores"].append({"host": host, "database": str(restore.get("source_database") or ""),
                                 "target_database": str(restore.get("target_database") or ""),
-                                "backup": str(restore.get("backup") or restore.get("path") or ""),
+                                "backup": str(restore.get("backup") or ""),
+                                "backup_finished_at": restore.get("backup_finished_at"),
+                                "tables_compared": _int(restore.get("tables_compared")),
+                                "differences": len(diffs),
                                 "changed": bool(restore.get("changed"))})
+        if diffs:
+            _problem(problems, host, "restore", "critical", f"{len(diffs)} tables differ from the dump's snapshot")
     for drill in _loop_items(result.get("drill")):
         if _step_failed(problems, host, "drill", drill):
             continue
@@ -611,19 +617,19 @@ def _empty_chart(chart_id: str, title: str, message: str) -> str:
 
 
 def line_chart(chart_id: str, title: str, series: t.Sequence[tuple[str, t.Sequence[tuple[_dt.datetime, float]]]],
-               fmt: t.Callable[[float], str] = human_bytes, width: int = 640, height: int = 280) -> str:
+               fmt: t.Callable[[float], str] = human_bytes, width: int = 580, height: int = 260) -> str:
     """An SVG line chart of time series (one polyline and legend entry per series)."""
     series = [(label, sorted(points)) for label, points in series if points]
     if not series:
         return _empty_chart(chart_id, title, "no data")
-    left, right, top, bottom = 80, 16, 16, 40
+    left, right, top, bottom = 80, 16, 16, 44
     legend_h = 18 * len(series)
     plot_w, plot_h = width - left - right, height - top - bottom
-    times = [p[0].timestamp() for _, pts in series for p in pts]
+    times = [p[0].timestamp() for _label, pts in series for p in pts]
     t0, t1 = min(times), max(times)
     if t1 - t0 < 1:
         t0, t1 = t0 - 3600, t1 + 3600
-    vmax = _nice_max(max(p[1] for _, pts in series for p in pts))
+    vmax = _nice_max(max(p[1] for _label, pts in series for p in pts))
 
     def x(ts: float) -> float:
         return left + (ts - t0) / (t1 - t0) * plot_w
@@ -638,10 +644,17 @@ def line_chart(chart_id: str, title: str, series: t.Sequence[tuple[str, t.Sequen
         v = vmax * i / 4
         parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#d0d7de"/>'
                      f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end" font-size="11">{esc(fmt(v))}</text>')
+    span = t1 - t0
+    time_fmt = "%H:%M:%S" if span < 6 * 3600 else "%m-%d %H:%M" if span < 4 * 86400 else "%Y-%m-%d"
     for i in range(4):
-        ts = t0 + (t1 - t0) * i / 3
-        label = _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%m-%d %H:%M")
-        parts.append(f'<text x="{x(ts):.1f}" y="{top + plot_h + 16}" text-anchor="middle" font-size="11">{esc(label)}</text>')
+        ts = t0 + span * i / 3
+        label = _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime(time_fmt)
+        anchor = "start" if i == 0 else "end" if i == 3 else "middle"
+        parts.append(f'<text x="{x(ts):.1f}" y="{top + plot_h + 16}" text-anchor="{anchor}" font-size="11">'
+                     f'{esc(label)}</text>')
+    parts.append(f'<text x="{left + plot_w}" y="{top + plot_h + 32}" text-anchor="end" font-size="11" fill="#57606a">'
+                 f'UTC{esc(" " + _dt.datetime.fromtimestamp(t0, _dt.timezone.utc).strftime("%Y-%m-%d") if span < 4 * 86400 else "")}'
+                 '</text>')
     for n, (label, points) in enumerate(series):
         colour = PALETTE[n % len(PALETTE)]
         coords = " ".join(f"{x(p[0].timestamp()):.1f},{y(p[1]):.1f}" for p in points)
@@ -657,22 +670,23 @@ def line_chart(chart_id: str, title: str, series: t.Sequence[tuple[str, t.Sequen
 
 
 def bar_chart(chart_id: str, title: str, bars: t.Sequence[tuple[str, t.Sequence[tuple[str, float, str]]]],
-              fmt: t.Callable[[float], str] = str, width: int = 640) -> str:
+              fmt: t.Callable[[float], str] = str, width: int = 580) -> str:
     """A horizontal bar chart; each group is a label with one or more (name, value, colour) bars."""
     bars = [(label, values) for label, values in bars if values]
     if not bars:
         return _empty_chart(chart_id, title, "no data")
-    left, right, bar_h, gap = 220, 90, 14, 10
-    rows = sum(len(v) for _, v in bars)
+    left, right, bar_h, gap = 200, 110, 14, 10
+    rows = sum(len(v) for _label, v in bars)
     height = 16 + rows * bar_h + len(bars) * gap + 8
-    vmax = _nice_max(max((v for _, values in bars for _, v, _ in values), default=0))
+    vmax = _nice_max(max((bar[1] for _label, values in bars for bar in values), default=0))
     plot_w = width - left - right
     parts = [f'<figure id="{esc(chart_id)}" class="chart"><figcaption>{esc(title)}</figcaption>',
              f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}"><title>{esc(title)}</title>']
     y = 12
     for label, values in bars:
-        parts.append(f'<text x="{left - 6}" y="{y + bar_h - 3}" text-anchor="end" font-size="11">{esc(label[:40])}'
+        short = label if len(label) <= 32 else "\u2026" + label[-31:]
+        parts.append(f'<text x="{left - 6}" y="{y + bar_h - 3}" text-anchor="end" font-size="11">{esc(short)}'
                      f'<title>{esc(label)}</title></text>')
         for name, value, colour in values:
             w = max(1.0, value / vmax * plot_w) if value > 0 else 0.0
@@ -736,9 +750,9 @@ def render_html(report: dict, json_name: str = "") -> str:
     title = f"runbook.ops {r['schedule']} run {r['stamp']}"
     check = '<span class="check">check mode: nothing was changed</span>' if r["check_mode"] else ""
     nav = "".join(f'<a href="#{a}">{esc(b)}</a>' for a, b in (
-        ("hosts", "Hosts"), ("problems", "Problems"), ("probes", "Probes"), ("vacuum", "Vacuum"),
+        ("hosts", "Hosts"), ("problems", "Problems"), ("charts", "Charts"), ("probes", "Probes"), ("vacuum", "Vacuum"),
         ("pg-report", "PostgreSQL report"), ("backups", "Backups"), ("retention", "Retention"),
-        ("redis", "Redis"), ("charts", "Charts")))
+        ("redis", "Redis")))
     vacuumed = [x for x in r["vacuum"]["tables"] if x["changed"]]
     cards = "".join(f'<div class="card">{esc(label)}<b>{value}</b></div>' for label, value in (
         ("Status", badge(r["status"])),
@@ -797,8 +811,9 @@ def render_html(report: dict, json_name: str = "") -> str:
               (b["verification_method"], ""), (os.path.basename(b["path"]), "code")] for b in r["backups"]),
             "No backups were made in this run.")
          + ("<h3>Restores</h3>" + table(
-             ["Host", "Database", "Target", "Backup"],
-             ([(x["host"], ""), (x["database"], ""), (x["target_database"], ""), (os.path.basename(x["backup"]), "code")]
+             ["Host", "Database", "Target", "Backup", "Tables compared", "Tables that differ"],
+             ([(x["host"], ""), (x["database"], ""), (x["target_database"], ""), (os.path.basename(x["backup"]), "code"),
+               (x["tables_compared"], "num"), (x["differences"], "num")]
               for x in r["restores"]), "") if r["restores"] else "")
          + ("<h3>Disaster-recovery drills</h3>" + table(
              ["Host", "Scratch database", "Tables that differ"],
@@ -823,8 +838,8 @@ def render_html(report: dict, json_name: str = "") -> str:
              ([(x["host"], ""), (x["used_memory"], "bytes"), (x["used_memory_peak"], "bytes"), (x["maxmemory"], "bytes"),
                (x["maxmemory_policy"], "")] for x in r["redis"]["memory"]),
              "No Redis memory report in this run.")),
-        ("charts", "Charts", f'<div class="charts">{charts(r)}</div>'),
     ]
+    sections.insert(2, ("charts", "Charts", f'<div class="charts">{charts(r)}</div>'))
     body = "".join(f'<section id="{sid}"><h2>{esc(head)}</h2>{content}</section>' for sid, head, content in sections)
     source = f' &middot; machine-readable: <code>{esc(json_name)}</code>' if json_name else ""
     return (

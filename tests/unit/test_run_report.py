@@ -86,8 +86,8 @@ def test_merge_collects_probes_vacuum_and_status_per_host():
     reports = [
         host_report("web1", health=health(probe("api"), probe("disk /", "warning", 0.2, "disk"))),
         host_report("db1", health=health(probe("postgres", kind="postgres")),
-                    pg_maintenance={"vacuum": vacuum(table("orders", 8000, 0), table("users", 10, 10, changed=False,
-                                                                                                  skip_reason="below_threshold")),
+                    pg_maintenance={"vacuum": vacuum(table("orders", 8000, 0),
+                                                     table("users", 10, 10, changed=False, skip_reason="below_threshold")),
                                     "report": None, "activity": None, "retention": []}),
     ]
     rep = R.merge(reports, "weekly", "20261124T020000Z")
@@ -177,7 +177,7 @@ def test_html_escapes_every_host_value():
     rep["backup_history"] = [dict(history(EVIL), host=EVIL_IMG)]
     page = R.render_html(rep, "weekly-20261124T020000Z.json")
     parsed = parse_html(page)
-    tags = [t for t, _ in parsed.tags]
+    tags = [t for t, _attrs in parsed.tags]
     assert "script" not in tags and "img" not in tags
     assert "<script" not in page.lower() and "<img" not in page.lower()
     text = "".join(parsed.text)
@@ -188,7 +188,7 @@ def test_html_escapes_every_host_value():
 def test_html_has_every_section_and_fetches_nothing():
     page = R.render_html(evil_report())
     parsed = parse_html(page)
-    ids = {a.get("id") for _, a in parsed.tags}
+    ids = {a.get("id") for _tag, a in parsed.tags}
     for section in ("summary", "hosts", "problems", "probes", "vacuum", "pg-report", "backups", "retention", "redis",
                     "charts", "chart-database-sizes", "chart-backup-sizes", "chart-probe-latency", "chart-dead-tuples"):
         assert section in ids, section
@@ -243,7 +243,7 @@ def parse_exposition(text: str) -> dict:
             current = name
             continue
         if line.startswith("# TYPE "):
-            _, _, name, kind = line.split(" ")
+            name, kind = line.split(" ")[2:]
             assert name == current and kind in ("gauge", "counter", "untyped"), line
             families[name] = kind
             continue

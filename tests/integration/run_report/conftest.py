@@ -32,22 +32,24 @@ from rr_helpers import DB, EVIL_SCRIPT, PREFIX  # noqa: E402
 REPO = Path(__file__).resolve().parents[3]
 
 
+class _CanaryHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (the name http.server calls)
+        self.server.requests.append(self.path)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format, *args):  # noqa: A002 (the base class's signature) pylint: disable=redefined-builtin
+        pass
+
+
 class Canary(http.server.ThreadingHTTPServer):
+    """An HTTP server on a free loopback port that records the path of every request."""
+
     daemon_threads = True
 
     def __init__(self):
         self.requests: list[str] = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(handler):  # noqa: N805
-                self.requests.append(handler.path)
-                handler.send_response(204)
-                handler.end_headers()
-
-            def log_message(handler, *args):  # noqa: N805
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
+        super().__init__(("127.0.0.1", 0), _CanaryHandler)
 
     @property
     def url(self) -> str:

@@ -78,10 +78,10 @@ def test_report_of_a_real_run_renders_with_every_section_and_fetches_nothing(dem
     assert [r["url"] for r in requests if not r["url"].startswith(("file:", "data:"))] == []
     assert canary.requests == before, "the report made the browser request the canary server"
     parsed = parse_html(dom)
-    ids = {attrs.get("id") for _, attrs in parsed.tags}
+    ids = {attrs.get("id") for _tag, attrs in parsed.tags}
     missing = [s for s in SECTIONS if s not in ids]
     assert not missing, missing
-    tags = [t for t, _ in parsed.tags]
+    tags = [t for t, _attrs in parsed.tags]
     assert "script" not in tags and "img" not in tags
     assert tags.count("svg") == 4 and tags.count("polyline") >= 3
     text = "".join(parsed.text)

@@ -63,7 +63,7 @@ def test_backup_report_matches_the_backups_on_disk(demo_run):
         assert b["sha256"] == B.sha256_file(str(path))
     # third run with keep_last 2: retention deleted the first backup of each series, and says why
     deleted = {(x["kind"], x["id"]) for x in data["retention"]["backups"]}
-    assert {k for k, _ in deleted} == {"postgres", "redis"}
+    assert {kind for kind, _id in deleted} == {"postgres", "redis"}
     for kind, backup_id in deleted:
         assert not list(demo_run.backup_dir.rglob(backup_id))
     assert all("keep_last=2" in x["reason"] for x in data["retention"]["backups"])
@@ -117,7 +117,7 @@ def test_monthly_html_holds_every_section_escaped_and_self_contained(demo_run):
     assert any(t["changed"] and demo_run.evil_img in t["table"] for t in data["vacuum"]["tables"])
     page = Path(demo_run.link("monthly")["html"]).read_text()
     parsed = parse_html(page)
-    assert not [t for t, _ in parsed.tags if t in ("script", "img", "iframe", "object", "embed", "link")]
+    assert not [t for t, _attrs in parsed.tags if t in ("script", "img", "iframe", "object", "embed", "link")]
     text = "".join(parsed.text)
     assert EVIL_SCRIPT in text and demo_run.evil_img in text
     for tag, attrs in parsed.tags:
