@@ -137,25 +137,46 @@ def check_security_review(web_host: str) -> None:
     assert "wp-login.php" in text or "suspicious" in text, text[:2000]
 
 
-def rerun_changes(playbook: str) -> dict[str, list[str]]:
-    """Run ``playbook`` again against the scenario's inventory; tasks that changed a managed host.
+def run_playbook(playbook: str, *args: str) -> tuple[int, dict, str]:
+    """Run ``playbooks/<playbook>`` against the scenario's inventory (molecule's own).
 
-    Tasks delegated to the controller (the per-host JSON report, which is new on
-    every run by design) do not count.
+    Returns the exit code, the ansible.posix.json callback's output and stderr.
     """
     eph = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
     project = os.environ["MOLECULE_PROJECT_DIRECTORY"]
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
     proc = subprocess.run(
-        ["ansible-playbook", "-i", os.path.join(eph, "inventory"), os.path.join(project, "playbooks", playbook)],
+        ["ansible-playbook", "-i", os.path.join(eph, "inventory"), os.path.join(project, "playbooks", playbook), *args],
         env=env, capture_output=True, text=True, check=False, cwd=project,
     )
-    out = json.loads(proc.stdout[proc.stdout.index("{"):])
-    assert proc.returncode == 0, json.dumps(out.get("stats"), indent=1) + proc.stderr[-3000:]
-    changed: dict[str, list[str]] = {}
+    assert "{" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc.returncode, json.loads(proc.stdout[proc.stdout.index("{"):]), proc.stderr
+
+
+def task_results(out: dict):
+    """(play name, task name, host, result) for every task result of a run."""
     for play in out["plays"]:
         for task in play["tasks"]:
             for host, res in task["hosts"].items():
-                if res.get("changed") and not task["task"]["name"].startswith(CONTROLLER_ROLE):
-                    changed.setdefault(host, []).append(task["task"]["name"])
+                yield play["play"]["name"], task["task"]["name"], host, res
+
+
+def failures(out: dict) -> list[tuple[str, str, str]]:
+    """(host, task name, message) of every failed task result (not ignored)."""
+    return [(host, task, str(res.get("msg", "")))
+            for _play, task, host, res in task_results(out) if res.get("failed") and not res.get("ignore_errors")]
+
+
+def rerun_changes(playbook: str) -> dict[str, list[str]]:
+    """Run ``playbook`` again against the scenario's inventory; tasks that changed a managed host.
+
+    Tasks of the report role (which writes new report files on the controller on
+    every run, by design) do not count.
+    """
+    rc, out, err = run_playbook(playbook)
+    assert rc == 0, json.dumps(out.get("stats"), indent=1) + json.dumps(failures(out), indent=1) + err[-3000:]
+    changed: dict[str, list[str]] = {}
+    for _play, task, host, res in task_results(out):
+        if res.get("changed") and not task.startswith(CONTROLLER_ROLE):
+            changed.setdefault(host, []).append(task)
     return changed

@@ -1,0 +1,86 @@
+"""Faults on a real systemd host: a stopped service, a full backup disk (playbooks run for real)."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+import testinfra
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared", "tests"))
+import schedule_checks as sc  # noqa: E402
+
+HOST = "f1"
+BACKUP_DIR = "/var/backups/runbook"
+FILLER = f"{BACKUP_DIR}/filler.bin"
+
+
+@pytest.fixture(scope="module")
+def host():
+    return testinfra.get_host(f"podman://{HOST}")
+
+
+def _backups(host) -> dict[str, str]:
+    """Every file of every backup in BACKUP_DIR (PostgreSQL and Redis) -> its sha256 on disk, checked against the manifests."""
+    out = {}
+    for m in sc.manifests(sc.Stack(db=host, psql="", redis_cli="", backup_dir=BACKUP_DIR), BACKUP_DIR) + \
+            sc.manifests(sc.Stack(db=host, psql="", redis_cli="", backup_dir=BACKUP_DIR), f"{BACKUP_DIR}/redis"):
+        base = BACKUP_DIR if m["kind"] == "postgres" else f"{BACKUP_DIR}/redis"
+        for f in m["files"]:
+            path = f"{base}/{f['path']}"
+            digest = host.check_output(f"sha256sum {path}").split()[0]
+            assert digest == f["sha256"], path
+            out[path] = digest
+    return out
+
+
+def test_the_older_backups_exist(host):
+    files = _backups(host)
+    assert any(p.endswith(".dump") or "myapp" in p for p in files), files
+    assert any("/redis/" in p for p in files), files
+
+
+def test_stopped_service_fails_daily_naming_it(host):
+    host.check_output("systemctl stop redis-server")
+    try:
+        rc, out, err = sc.run_playbook("daily.yml")
+        assert rc != 0, "daily.yml passed with redis-server stopped"
+        failed = sc.failures(out)
+        assert failed, err[-2000:]
+        hosts = {h for h, _t, _m in failed}
+        assert hosts == {HOST}, failed
+        msgs = " ".join(m for _h, _t, m in failed)
+        assert "service redis-server" in msgs, failed
+        assert "postgresql@15-main" not in msgs, failed  # only the stopped service is named
+        # the report of the failing host was still written, with the probe's own message
+        probes = sc.latest_report("daily", HOST)["results"]["health"]["probes"]
+        bad = {r["name"]: r for r in probes["results"] if r["status"] == "critical"}
+        assert "service redis-server" in bad, json.dumps(probes["summary"])
+    finally:
+        host.check_output("systemctl start redis-server")
+    # and with the service back, daily passes again
+    rc, out, err = sc.run_playbook("daily.yml")
+    assert rc == 0, json.dumps(sc.failures(out), indent=1)
+
+
+def test_full_backup_disk_fails_backup_clearly_and_keeps_older_backups(host):
+    before = _backups(host)
+    assert before
+    free_kib = int(host.check_output(f"df --output=avail -k {BACKUP_DIR} | tail -1"))
+    host.check_output(f"fallocate -l {max(free_kib - 256, 1)}KiB {FILLER}")
+    try:
+        rc, out, err = sc.run_playbook("backup.yml")
+        assert rc != 0, "backup.yml passed on a full disk"
+        failed = sc.failures(out)
+        msgs = " ".join(m for _h, _t, m in failed)
+        assert f"not enough space in {BACKUP_DIR}" in msgs, failed
+        # nothing half-written left behind, the older backups untouched and still valid
+        assert host.check_output(f"find {BACKUP_DIR} -name '.partial*'").strip() == ""
+        assert _backups(host) == before
+    finally:
+        host.check_output(f"rm -f {FILLER}")
+    rc, out, err = sc.run_playbook("backup.yml")
+    assert rc == 0, json.dumps(sc.failures(out), indent=1)
+    after = _backups(host)
+    assert set(before) < set(after)
