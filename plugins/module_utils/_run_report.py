@@ -678,7 +678,7 @@ def bar_chart(chart_id: str, title: str, bars: t.Sequence[tuple[str, t.Sequence[
     left, right, bar_h, gap = 200, 110, 14, 10
     rows = sum(len(v) for _label, v in bars)
     height = 16 + rows * bar_h + len(bars) * gap + 8
-    vmax = _nice_max(max((bar[1] for _label, values in bars for bar in values), default=0))
+    vmax = _nice_max(max((entry[1] for _label, values in bars for entry in values), default=0))
     plot_w = width - left - right
     parts = [f'<figure id="{esc(chart_id)}" class="chart"><figcaption>{esc(title)}</figcaption>',
              f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '

@@ -14,7 +14,7 @@ author: runbook.ops maintainers (@runbook-ops)
 description:
   - Reads the manifests that M(runbook.ops.pg_backup), M(runbook.ops.redis_backup) and M(runbook.ops.file_backup)
     write next to each backup and returns one entry per backup (size, time, verification, database size at
-    dump time), oldest first. The role M(runbook.ops.report) puts them into the per-host report, and
+    dump time), oldest first. The role C(runbook.ops.report) puts them into the per-host report, and
     M(runbook.ops.run_report) charts them and derives the last successful backup per series.
   - Files without a runbook.ops manifest are ignored; missing directories give no entries.
 extends_documentation_fragment:

@@ -12,9 +12,9 @@ short_description: Merge the per-host reports of a run into one JSON and HTML re
 version_added: 0.1.0
 author: runbook.ops maintainers (@runbook-ops)
 description:
-  - Runs on the controller (C(delegate_to=localhost), C(run_once=true)); the role M(runbook.ops.report) does that at the
+  - Runs on the controller (C(delegate_to=localhost), C(run_once=true)); the role C(runbook.ops.report) does that at the
     end of every schedule playbook.
-  - Reads the per-host JSON reports of one run (written by the role M(runbook.ops.report)) and writes
+  - Reads the per-host JSON reports of one run (written by the role C(runbook.ops.report)) and writes
     C(<report_dir>/<name>-<stamp>.json), the run report (schema below), and C(<report_dir>/<name>-<stamp>.html),
     one self-contained HTML page (inline CSS and SVG charts, no script, a Content-Security-Policy that forbids
     every fetch) with host and probe status, vacuumed tables, the PostgreSQL report's top items, backups, retention,

@@ -366,3 +366,17 @@ def test_backup_history_reads_the_manifests_with_the_backup_layer(tmp_path):
     out = R.backup_history([str(tmp_path), str(tmp_path / "missing")], limit=2)
     assert [(e["size"], e["verified"], e["database_size"]) for e in out] == [(20, "failed", 1001), (30, "passed", 1002)]
     assert out[0]["complete"] is True and out[0]["duration_seconds"] == 2.0
+
+
+def test_merge_restore_and_drill_differences_are_critical():
+    restore = {"changed": True, "source_database": "shop", "target_database": "shop_restored",
+               "backup": "/b/shop-x.dump", "tables_compared": 3, "row_count_differences": [{"table": "public.t"}]}
+    drill = {"item": {"database": "shop"}, "changed": True, "target_database": "shop_drill",
+             "row_count_differences": []}
+    rep = R.merge([host_report("db1", pg_backup={"backup": None, "restore": restore, "drill": [drill]})],
+                  "restore", "20261124T020000Z")
+    assert rep["restores"][0]["database"] == "shop" and rep["restores"][0]["differences"] == 1
+    assert rep["drills"] == [{"host": "db1", "database": "shop_drill", "differences": 0, "changed": True}]
+    assert rep["status"] == "critical" and rep["problems"][0]["where"] == "restore"
+    page = R.render_html(rep)
+    assert "Restores" in page and "shop_restored" in page and "Disaster-recovery drills" in page
