@@ -970,11 +970,14 @@ def render_metrics(report: dict) -> str:
         if not samples:
             continue
         kind, help_text = METRICS[name]
-        assert _METRIC_NAME.match(name)
+        if not _METRIC_NAME.match(name):
+            raise ValueError(f"invalid metric name {name!r}")
         lines.append(f"# HELP {name} {help_text}")
         lines.append(f"# TYPE {name} {kind}")
         for labels, value in samples:
-            assert all(_LABEL_NAME.match(k) for k in labels)
+            bad = [k for k in labels if not _LABEL_NAME.match(k)]
+            if bad:
+                raise ValueError(f"invalid label names {bad} of {name}")
             text = ",".join(f'{k}="{label_value(v)}"' for k, v in labels.items())
             lines.append(f"{name}{{{text}}} {_fmt_value(value)}")
     return "\n".join(lines) + "\n"
