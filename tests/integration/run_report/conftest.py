@@ -115,7 +115,8 @@ def demo_run(pg, redis_server, canary, tmp_path_factory, ansible_playbook_sessio
     pg.psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
     pg.psql(f"CREATE DATABASE {DB}")
     pg.psql(
-        "CREATE TABLE orders (id int PRIMARY KEY, v int, note text); CREATE INDEX orders_note_idx ON orders (note);"
+        "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;"  # the harness preloads it: slow queries are reported
+        " CREATE TABLE orders (id int PRIMARY KEY, v int, note text); CREATE INDEX orders_note_idx ON orders (note);"
         " INSERT INTO orders SELECT g, 0, 'n' || g FROM generate_series(1, 20000) g; ANALYZE orders;"
         f' CREATE TABLE "{EVIL_SCRIPT}" (id int); INSERT INTO "{EVIL_SCRIPT}" SELECT generate_series(1, 6000);'
         f' ANALYZE "{EVIL_SCRIPT}";'

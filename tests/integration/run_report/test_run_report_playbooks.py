@@ -102,6 +102,8 @@ def test_weekly_report_shows_vacuum_and_redis_purge(demo_run):
     assert purge[0]["used_memory_before"] > 0 and purge[0]["used_memory_after"] > 0
     assert data["redis"]["memory"][0]["used_memory"] > 0
     assert any(i["index"] == "orders_note_idx" for i in data["pg_report"]["unused_indexes"])
+    slow = data["pg_report"]["slow_queries"]
+    assert slow and {q["database"] for q in slow} == {DB} and all(q["calls"] >= 1 for q in slow)
     metrics = parse_exposition((demo_run.metrics_dir / "runbook_weekly.prom").read_text())
     db = [d for d in data["vacuum"]["databases"] if d["database"] == DB][0]
     for when in ("before", "after"):
