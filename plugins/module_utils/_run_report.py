@@ -473,9 +473,13 @@ def merge(host_reports: t.Sequence[dict], schedule: str, stamp: str,
         if isinstance(results.get("redis"), dict):
             _redis(host, results["redis"], check_mode, out, problems)
         _other_failures(host, results, problems)
-        for entry in _list(rep.get("backup_history")):
-            if isinstance(entry, dict):
-                out["backup_history"].append(dict(entry, host=host))
+        history = [dict(e, host=host) for e in _list(rep.get("backup_history")) if isinstance(e, dict)]
+        out["backup_history"].extend(history)
+        by_id = {e.get("id"): e for e in history}
+        for b in out["backups"]:
+            # e.g. redis_backup returns no duration: the manifest on disk has it
+            if b["host"] == host and b["duration_seconds"] is None and os.path.basename(b["path"]) in by_id:
+                b["duration_seconds"] = _num(by_id[os.path.basename(b["path"])].get("duration_seconds"))
         status = worst(*(p["severity"] for p in problems))
         out["hosts"].append({
             "host": host,

@@ -61,6 +61,8 @@ def test_backup_report_matches_the_backups_on_disk(demo_run):
         path = Path(b["path"])
         assert b["size"] == path.stat().st_size and b["verified"] == "passed" and not b["would_create"]
         assert b["sha256"] == B.sha256_file(str(path))
+        manifest = B.load_manifest(B.manifest_path_for(str(path)))
+        assert b["duration_seconds"] == manifest["duration_seconds"]
     # third run with keep_last 2: retention deleted the first backup of each series, and says why
     deleted = {(x["kind"], x["id"]) for x in data["retention"]["backups"]}
     assert {kind for kind, _id in deleted} == {"postgres", "redis"}
