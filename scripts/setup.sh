@@ -15,6 +15,7 @@ log() { printf '[setup] %s\n' "$*"; }
 apt_packages=(
   postgresql postgresql-contrib postgresql-client   # real PostgreSQL for tests and the demo
   redis-server redis-tools                          # real Redis for tests and the demo
+  logrotate                                         # the logs role validates its config with logrotate -d
   rsync git ca-certificates
 )
 
@@ -104,6 +105,8 @@ if [ -z "${SETUP_SKIP_APT:-}" ]; then
   install_apt
   # podman (runc) and busybox-static for the container tests: DESIGN.md's recipe
   bash scripts/setup_podman.sh
+  # Debian's Chromium for the HTML run report's browser tests
+  bash scripts/setup_browser.sh
   install_pm2
 fi
 install_venv
