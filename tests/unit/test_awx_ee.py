@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import yaml
 from ansible_builder.ee_schema import validate_schema
 from bindep.depends import Depends
 from packaging.requirements import Requirement
+
+# Importing ansible_builder sets sys.tracebacklimit = 0 for the whole process,
+# which strips the tracebacks other tests (and their failure reports) rely on.
+if getattr(sys, "tracebacklimit", None) == 0:
+    del sys.tracebacklimit
 
 REPO = Path(__file__).resolve().parents[2]
 
