@@ -116,7 +116,7 @@ def test_check_mode_then_upgrade_applies_each_file_once(pg, ansible_playbook, ap
     assert result["migrations"]["applied"] == ["002_items_note.sql"]  # what a real run would apply
     assert current(app) == "r1" and applied(pg, app) == ["001_items.sql"]  # nothing changed
 
-    res, result, _ = run(ansible_playbook, app, "r2")
+    res, result, _report = run(ansible_playbook, app, "r2")
     assert res.rc == 0, res.stdout[-3000:]
     assert result["status"] == "upgraded"
     assert result["from"]["release"] == "r1" and result["to"]["version"] == "r2"
@@ -132,11 +132,11 @@ def test_check_mode_then_upgrade_applies_each_file_once(pg, ansible_playbook, ap
     assert state["status"] == "upgraded" and state["from"]["release"] == "r1"
 
     # Same version: nothing to do (health gate only).
-    res, result, _ = run(ansible_playbook, app, "r2")
+    res, result, _report = run(ansible_playbook, app, "r2")
     assert res.rc == 0 and result["status"] == "unchanged", res.stdout[-3000:]
 
     # Forced: every step runs again, but no file is applied twice.
-    res, result, _ = run(ansible_playbook, app, "r2", app_upgrade_force=True, app_upgrade_backup_enabled=False)
+    res, result, _report = run(ansible_playbook, app, "r2", app_upgrade_force=True, app_upgrade_backup_enabled=False)
     assert res.rc == 0, res.stdout[-3000:]
     assert result["status"] == "upgraded" and result["migrations"]["applied"] == []
     assert applied(pg, app) == ["001_items.sql", "002_items_note.sql"]
@@ -144,7 +144,7 @@ def test_check_mode_then_upgrade_applies_each_file_once(pg, ansible_playbook, ap
 
 
 def test_failing_sql_file_applies_nothing_and_rolls_back_the_code(pg, ansible_playbook, app):
-    res, result, _ = run(ansible_playbook, app, "r2")
+    res, result, _report = run(ansible_playbook, app, "r2")
     assert res.rc == 0 and current(app) == "r2", res.stdout[-3000:]
 
     res, result, report = run(ansible_playbook, app, "r3-badsql")
@@ -164,10 +164,10 @@ def test_failing_sql_file_applies_nothing_and_rolls_back_the_code(pg, ansible_pl
 
 
 def test_failed_health_gate_rolls_back_code_and_database(pg, ansible_playbook, app):
-    res, _result, _ = run(ansible_playbook, app, "r2")
+    res, _result, _report = run(ansible_playbook, app, "r2")
     assert res.rc == 0, res.stdout[-3000:]
 
-    res, result, _ = run(ansible_playbook, app, "r4-unhealthy", app_upgrade_rollback_database=True)
+    res, result, _report = run(ansible_playbook, app, "r4-unhealthy", app_upgrade_rollback_database=True)
     assert res.rc != 0
     assert result["status"] == "rolled_back", res.stdout[-3000:]
     assert result["migrations"]["applied"] == ["003_items_tags.sql"]  # applied, then undone by the restore
@@ -184,7 +184,7 @@ def test_failed_health_gate_rolls_back_code_and_database(pg, ansible_playbook, a
 
 
 def test_no_rollback_when_disabled(pg, ansible_playbook, app):
-    res, result, _ = run(ansible_playbook, app, "r4-unhealthy", app_upgrade_rollback_enabled=False,
+    res, result, _report = run(ansible_playbook, app, "r4-unhealthy", app_upgrade_rollback_enabled=False,
                          app_upgrade_backup_enabled=False)
     assert res.rc != 0
     assert result["status"] == "failed"
