@@ -40,17 +40,19 @@ bench: setup
 
 ## molecule scenarios on real hosts (podman containers with systemd as PID 1, built locally:
 ## scripts/setup_molecule_hosts.sh, cached). Each scenario: destroy, create, prepare, converge, verify,
-## destroy; the trap also removes the hosts when interrupted.
+## destroy; molecule destroys the hosts when a step fails, the trap when the run is interrupted.
+## MOLECULE_JOBS=2 runs two scenarios at a time (their output grouped per scenario).
 MOLECULE_SCENARIOS ?= systemd containers faults
+MOLECULE_JOBS ?= 1
 .PHONY: molecule
 molecule: setup
 	bash scripts/setup_molecule_hosts.sh
-	@set -e; for s in $(MOLECULE_SCENARIOS); do \
-	  echo "== molecule test -s $$s"; \
-	  trap "ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/collections $(VENV)/molecule destroy -s $$s >/dev/null 2>&1" EXIT INT TERM; \
-	  ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/collections $(VENV)/molecule test -s $$s; \
-	  trap - EXIT INT TERM; \
-	done
+	$(MAKE) --no-print-directory -j$(MOLECULE_JOBS) --output-sync=target $(addprefix molecule-,$(MOLECULE_SCENARIOS))
+
+molecule-%:
+	@echo "== molecule test -s $*"
+	@trap "ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/collections $(VENV)/molecule destroy -s $* >/dev/null 2>&1" INT TERM; \
+	  ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/collections $(VENV)/molecule test -s $*
 
 clean:
 	rm -rf tests/output .pytest_cache reports *.tar.gz
