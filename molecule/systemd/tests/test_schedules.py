@@ -44,7 +44,7 @@ def test_daily_probed_every_service_and_nothing_is_critical():
 
 
 def test_backups_verified_with_matching_checksums_and_retention(stack):
-    # backup.yml and quarterly.yml each made one; keep_last is 3
+    # daily.yml, backup.yml and quarterly.yml each made one; keep_last is 3
     sc.check_backups(stack, min_count=2, keep_last=3)
 
 

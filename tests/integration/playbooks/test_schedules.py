@@ -93,6 +93,9 @@ def test_daily_in_check_mode_reports_and_changes_nothing(pg, stack, ansible_play
     data = report(tmp_path, "daily")
     assert data["check_mode"] is True and data["schedule"] == "daily"
     assert data["results"]["pg_maintenance"]["vacuum"] is None
+    # the nightly backup is previewed (it would be made) and nothing is written
+    assert data["results"]["pg_backup"]["backup"]["changed"] is True
+    assert not (tmp_path / "backups").exists() or not any(p.is_file() for p in (tmp_path / "backups").rglob("*"))
     assert [p["name"] for p in data["results"]["health"]["probes"]["results"]] == ["postgres", "redis", f"disk {tmp_path}"]
     assert data["results"]["logs"]["summary"]["patterns"][0]["pattern"] == "<ts> ERROR order <n> failed"
     assert (tmp_path / "log" / "app.log.7").exists()
