@@ -16,9 +16,16 @@ demo: setup
 	$(VENV)/python scripts/demo.py
 
 ## The README's test command (also what .ci/run calls): everything CI checks.
+## Hosts first (a Docker engine, podman and the locally built host images, cached), then the
+## unit and integration tests on both cores (each pytest worker starts its own servers),
+## lint, ansible-test sanity, the build check, and the molecule scenarios two at a time.
+PYTEST_WORKERS ?= 2
 test: setup
-	$(PYTEST) tests/unit tests/integration -q
+	bash scripts/setup_docker.sh
+	bash scripts/setup_molecule_hosts.sh
+	$(PYTEST) tests/unit tests/integration -q -n $(PYTEST_WORKERS) --dist loadfile
 	$(MAKE) --no-print-directory lint sanity build-check
+	$(MAKE) --no-print-directory molecule MOLECULE_JOBS=2
 
 test-unit: setup
 	$(PYTEST) tests/unit -q
