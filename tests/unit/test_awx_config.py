@@ -145,7 +145,7 @@ def test_every_survey_variable_is_read_by_its_playbook(awx_vars, templates):
 
 
 def test_the_read_check_can_fail():
-    assert not reads(REPO / "playbooks" / "daily.yml", "pg_backup_restore_database")
+    assert not reads(REPO / "playbooks" / "system_update.yml", "pg_backup_restore_database")
     assert not reads(REPO / "playbooks" / "restore.yml", "no_such_variable_anywhere")
     assert reads(REPO / "playbooks" / "restore.yml", "pg_backup_restore_database")
 
