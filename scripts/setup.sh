@@ -19,23 +19,12 @@ apt_packages=(
   rsync git ca-certificates
 )
 
+# shellcheck source=scripts/lib/debian_packages.sh
+. "$repo/scripts/lib/debian_packages.sh"
+
 install_apt() {
-  local missing=()
-  for p in "${apt_packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-  done
-  if [ ${#missing[@]} -eq 0 ]; then
-    log "Debian packages present"
-    return
-  fi
-  if [ "$(id -u)" -ne 0 ]; then
-    log "missing Debian packages (${missing[*]}); run as root or install them" >&2
-    exit 1
-  fi
-  log "installing Debian packages: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  ensure_debian_packages setup "${apt_packages[@]}"
+  [ -n "$DEBIAN_PACKAGES_INSTALLED" ] || return 0
   # The Debian packages start their default clusters/servers where an init
   # system exists; tests start their own, so stop any the install started.
   pg_ctlcluster 15 main stop 2>/dev/null || true

@@ -31,18 +31,9 @@ else
   fi
 fi
 
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing Debian packages: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-else
-  log "Debian packages present (${packages[*]})"
-fi
+# shellcheck source=scripts/lib/debian_packages.sh
+. "$repo/scripts/lib/debian_packages.sh"
+ensure_debian_packages setup_molecule_hosts "${packages[@]}"
 
 if [ -z "${SKIP_IMAGES:-}" ]; then
   bash "$repo/scripts/build_images.sh"

@@ -15,22 +15,9 @@ log() { printf '[setup_podman] %s\n' "$*"; }
 
 packages=(podman runc busybox-static)
 
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    log "missing Debian packages (${missing[*]}); run as root" >&2
-    exit 1
-  fi
-  log "installing Debian packages: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-else
-  log "Debian packages present (${packages[*]})"
-fi
+# shellcheck source=scripts/lib/debian_packages.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/debian_packages.sh"
+ensure_debian_packages setup_podman "${packages[@]}"
 
 conf=/etc/containers/containers.conf
 want='# Written by runbook.ops scripts/setup_podman.sh
