@@ -16,6 +16,7 @@ apt_packages=(
   postgresql postgresql-contrib postgresql-client   # real PostgreSQL for tests and the demo
   redis-server redis-tools                          # real Redis for tests and the demo
   logrotate                                         # the logs role validates its config with logrotate -d
+  cron                                              # ansible.builtin.cron (pg_backup's on-host schedule) needs crontab
   rsync git ca-certificates
 )
 

@@ -185,7 +185,7 @@ def test_failed_health_gate_rolls_back_code_and_database(pg, ansible_playbook, a
 
 def test_no_rollback_when_disabled(pg, ansible_playbook, app):
     res, result, _report = run(ansible_playbook, app, "r4-unhealthy", app_upgrade_rollback_enabled=False,
-                         app_upgrade_backup_enabled=False)
+                               app_upgrade_backup_enabled=False)
     assert res.rc != 0
     assert result["status"] == "failed"
     assert "UPGRADE FAILED, NOT ROLLED BACK" in res.stdout
