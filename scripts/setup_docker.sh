@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-3.0-or-later
-# A Docker engine for the docker code paths (container exec / cp) of runbook.ops:
+# A Docker engine for the docker code paths (container exec / cp, image roll) of runbook.ops:
 # Debian's docker.io (20.10), dockerd started in the background (this machine has
 # no systemd), readiness polled. Idempotent: does nothing when the engine answers.
 #
@@ -34,11 +34,11 @@ fi
 # any client >= 17.06 negotiates the API version with the 20.10 engine.
 docker_ok() { docker -H "unix://$SOCK" info --format '{{.ServerVersion}}' >/dev/null 2>&1; }
 
-if ! command -v dockerd >/dev/null 2>&1; then
-    say "installing Debian packages: docker.io"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker.io >/dev/null \
-        || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker.io >/dev/null; }
-fi
+# docker.io: the engine (dockerd) and a client; docker-compose (1.29): the compose command of the
+# containers role on docker (docker.io 20.10 has no `docker compose` v2 plugin).
+# shellcheck source=scripts/lib/debian_packages.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/debian_packages.sh"
+ensure_debian_packages setup_docker docker.io docker-compose
 
 if docker_ok; then
     say "ready: docker engine $(docker info --format '{{.ServerVersion}}') already running"

@@ -12,12 +12,9 @@ free loopback port. Containers and the image are removed also when a test fails.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
-import shutil
 import subprocess
-import tarfile
 import uuid
 
 import pytest
@@ -25,59 +22,30 @@ import redis
 
 from harness.net import free_port, wait_until
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("docker") is None
-    or subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0,
-    reason="no Docker engine (scripts/setup_docker.sh starts one)",
-)
-
+# Skipped by conftest.py when no Docker engine answers.
 REDIS_PW = "docker-redis-pw"
 
 
-def _docker(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
-    res = subprocess.run(["docker", *args], capture_output=True, text=True, check=False, **kw)
-    if check and res.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)}: rc={res.returncode}: {res.stderr.strip()}")
-    return res
-
-
-def _rootfs_tar() -> bytes:
-    """A rootfs for docker import: merged-/usr symlinks and empty mount points, nothing else."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name in ("usr", "etc", "proc", "sys", "dev", "run", "data", "var", "var/lib", "tmp"):
-            info = tarfile.TarInfo(name)
-            info.type = tarfile.DIRTYPE
-            info.mode = 0o1777 if name == "tmp" else 0o755
-            tar.addfile(info)
-        for link, target in (("bin", "usr/bin"), ("sbin", "usr/sbin"), ("lib", "usr/lib"), ("lib64", "usr/lib64")):
-            info = tarfile.TarInfo(link)
-            info.type = tarfile.SYMTYPE
-            info.linkname = target
-            tar.addfile(info)
-    return buf.getvalue()
-
-
 @pytest.fixture(scope="module")
-def image():
+def image(rootfs_tar, docker_cli):
     tag = f"localhost/runbook-docker-test:{uuid.uuid4().hex[:8]}"
-    res = subprocess.run(["docker", "import", "-", tag], input=_rootfs_tar(), capture_output=True, check=False)
+    res = subprocess.run(["docker", "import", "-", tag], input=rootfs_tar(), capture_output=True, check=False)
     assert res.returncode == 0, res.stderr.decode()
     try:
         yield tag
     finally:
-        _docker("rmi", "-f", tag, check=False)
+        docker_cli("rmi", "-f", tag, check=False)
 
 
 @pytest.fixture(scope="module")
-def redis_container(image):
+def redis_container(image, docker_cli):
     """redis-server as the container's own process, data dir /data inside the container (not a mount)."""
     name = f"runbook-docker-redis-{uuid.uuid4().hex[:8]}"
     port = free_port()
-    _docker("run", "-d", "--name", name, "--network", "host",
-            "-v", "/usr:/usr:ro", "-v", "/etc:/etc:ro", image,
-            "/usr/bin/redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", "/data",
-            "--save", "", "--appendonly", "no", "--requirepass", REDIS_PW)
+    docker_cli("run", "-d", "--name", name, "--network", "host",
+               "-v", "/usr:/usr:ro", "-v", "/etc:/etc:ro", image,
+               "/usr/bin/redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", "/data",
+               "--save", "", "--appendonly", "no", "--requirepass", REDIS_PW)
     try:
         client = redis.Redis(host="127.0.0.1", port=port, password=REDIS_PW, socket_timeout=2)
 
@@ -90,12 +58,12 @@ def redis_container(image):
         wait_until(ready, 30, f"redis-server in docker container {name}")
         yield name, port, client
     finally:
-        _docker("rm", "-f", name)  # docker 20.10: rm has no -t; a failed removal fails the test
+        docker_cli("rm", "-f", name)  # docker 20.10: rm has no -t; a failed removal fails the test
 
 
-def test_container_runs_under_the_docker_engine(redis_container):
+def test_container_runs_under_the_docker_engine(redis_container, docker_cli):
     name, _port, _client = redis_container
-    info = json.loads(_docker("inspect", name).stdout)[0]
+    info = json.loads(docker_cli("inspect", name).stdout)[0]
     assert info["State"]["Running"] is True
     assert info["HostConfig"]["NetworkMode"] == "host"
 
@@ -132,7 +100,7 @@ def test_pg_backup_and_restore_with_pg_dump_inside_a_docker_container(pg, ansibl
         pg.psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
-def test_redis_backup_copies_the_rdb_out_of_a_docker_container(ansible_module, tmp_path, redis_container):
+def test_redis_backup_copies_the_rdb_out_of_a_docker_container(ansible_module, tmp_path, redis_container, docker_cli):
     name, port, client = redis_container
     client.flushall()
     for i in range(250):
@@ -145,7 +113,7 @@ def test_redis_backup_copies_the_rdb_out_of_a_docker_container(ansible_module, t
     assert b["total_keys"] == 250
     assert b["verified"] in ("passed", "skipped"), b
     # the RDB on the host is the container's /data/dump.rdb, byte for byte
-    inside = _docker("exec", name, "/usr/bin/sha256sum", "/data/dump.rdb").stdout.split()[0]
+    inside = docker_cli("exec", name, "/usr/bin/sha256sum", "/data/dump.rdb").stdout.split()[0]
     assert b["sha256"] == inside
     with open(b["path"], "rb") as fh:
         assert hashlib.sha256(fh.read()).hexdigest() == inside
