@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import subprocess
 import sys
 
 import pytest
@@ -84,3 +86,46 @@ def test_full_backup_disk_fails_backup_clearly_and_keeps_older_backups(host):
     assert rc == 0, json.dumps(sc.failures(out), indent=1)
     after = _backups(host)
     assert set(before) < set(after)
+
+
+FLAKY_UNIT = """[Unit]
+Description=runbook.ops faults scenario: a service that dies a second after it starts
+
+[Service]
+ExecStart=/bin/sh -c 'sleep 1; exit 3'
+Restart=always
+RestartSec=200ms
+"""
+
+
+def _probe_units(units: list[str], settle: int) -> dict:
+    """health_probe's systemd kind on the host, through Ansible; the results by probe name."""
+    eph = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
+    args = {"fail_on": "never", "probes": [
+        {"name": unit, "kind": "systemd", "unit": unit, "settle_seconds": settle} for unit in units]}
+    proc = subprocess.run(
+        ["ansible", HOST, "-i", os.path.join(eph, "inventory"), "-m", "runbook.ops.health_probe", "-a", json.dumps(args)],
+        env=dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1"),
+        capture_output=True, text=True, check=False, cwd=os.environ["MOLECULE_PROJECT_DIRECTORY"],
+    )
+    out = json.loads(proc.stdout[proc.stdout.index("{"):])
+    res = out["plays"][0]["tasks"][0]["hosts"][HOST]
+    assert not res.get("failed"), res
+    return {r["name"]: r for r in res["results"]}
+
+
+def test_a_unit_that_dies_right_after_starting_fails_the_settle_check(host):
+    """ansible/ansible#24450: 'started' is not 'running'. The unit is active when first read and
+    restarted by systemd a second later; the probe must see that within its settle time."""
+    host.check_output(f"printf %s {shlex.quote(FLAKY_UNIT)} > /etc/systemd/system/runbook-flaky.service")
+    host.check_output("systemctl daemon-reload && systemctl start runbook-flaky.service")
+    try:
+        results = _probe_units(["runbook-flaky.service", "postgresql@15-main.service"], settle=3)
+        flaky = results["runbook-flaky.service"]
+        assert flaky["status"] == "critical", flaky
+        assert "runbook-flaky.service" in flaky["message"], flaky
+        # a unit that really stays up passes the same check
+        assert results["postgresql@15-main.service"]["status"] == "ok", results
+    finally:
+        host.run("systemctl stop runbook-flaky.service; rm -f /etc/systemd/system/runbook-flaky.service;"
+                 " systemctl daemon-reload")
