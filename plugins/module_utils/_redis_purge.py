@@ -10,6 +10,12 @@ OBJECT IDLETIME, pipelined) and removes it with one UNLINK per batch (DEL
 when the server does not know UNLINK), so scanning and deleting overlap and
 no single command holds the server for long. Pattern analysis (which globs
 match every key) follows Redis' own ``stringmatchlen``.
+
+Both loops talk to the server on their own pooled connection with
+send/read calls and hand-packed UNLINK commands: redis-py's per-command
+bookkeeping and argument packing cost about as much client time per batch
+as the server spends deleting it, and the purge is only as fast as the
+slower of the two (bench/redis_purge_bench.py).
 """
 
 from __future__ import annotations
@@ -165,6 +171,21 @@ class PurgeStats:
     method: str = "UNLINK"
 
 
+def pack_command(cmd: bytes, keys: list[bytes]) -> bytes:
+    """A RESP command ``cmd key...`` (keys are bytes, as SCAN returns them)."""
+    parts = [b"*%d\r\n$%d\r\n%s\r\n" % (len(keys) + 1, len(cmd), cmd)]
+    parts += [b"$%d\r\n%s\r\n" % (len(k), k) for k in keys]
+    return b"".join(parts)
+
+
+def pooled_connection(pool):
+    """A connection of its own from a client's pool (redis-py < 5.3 wants a command name)."""
+    try:
+        return pool.get_connection()
+    except TypeError:
+        return pool.get_connection("SCAN")
+
+
 class Stop(Exception):
     """max_keys reached."""
 
@@ -194,6 +215,7 @@ class Purger:
         self.seen: set[bytes] | None = set() if opts.check_mode else None
         self.started = time.monotonic()
         self._unlink_ok: dict[int, bool] = {}
+        self._delete_conn = None
 
     # -- public -------------------------------------------------------------
     def run_pattern(self, conn, pattern: bytes) -> PurgeStats:
@@ -202,9 +224,14 @@ class Purger:
         stop = threading.Event()
         q: queue.Queue = queue.Queue(maxsize=self.QUEUE_DEPTH)
         failure: list[BaseException] = []
-        scan_kwargs: dict[str, t.Any] = {"match": pattern, "count": self.opts.scan_count}
+        scan_args: list[t.Any] = ["MATCH", pattern, "COUNT", self.opts.scan_count]
         if self.opts.key_type:
-            scan_kwargs["_type"] = self.opts.key_type
+            scan_args += ["TYPE", self.opts.key_type]
+        pool = conn.connection_pool
+        scan_conn = pooled_connection(pool)
+        delete_conn = pooled_connection(pool)
+        self._delete_conn = delete_conn
+        clean = False
 
         def put(item) -> bool:
             while not stop.is_set():
@@ -216,14 +243,15 @@ class Purger:
             return False
 
         def scanner() -> None:
-            cursor = 0
+            cursor: t.Any = 0
             try:
                 while not stop.is_set():
-                    cursor, keys = conn.scan(cursor, **scan_kwargs)
+                    scan_conn.send_command("SCAN", cursor, *scan_args)
+                    cursor, keys = scan_conn.read_response()
                     stats.scanned_batches += 1
                     if keys and not put(keys):
                         return
-                    if cursor == 0:
+                    if int(cursor) == 0:
                         break
             except BaseException as exc:  # handed to the caller's thread
                 failure.append(exc)
@@ -237,11 +265,19 @@ class Purger:
                 if keys is None:
                     break
                 self._handle_batch(conn, keys, stats)
+            clean = True
         except Stop:
-            pass
+            clean = True
         finally:
             stop.set()
-            thread.join()
+            thread.join()  # the scanner always reads the reply it waits for before it returns
+            self._delete_conn = None
+            if failure:
+                scan_conn.disconnect()
+            if not clean:
+                delete_conn.disconnect()  # replies may be unread: never hand such a connection back as is
+            pool.release(scan_conn)
+            pool.release(delete_conn)
         if failure:
             raise failure[0]
         return stats
@@ -278,39 +314,44 @@ class Purger:
 
     def _delete(self, conn, keys: list[bytes]) -> int:
         node = id(conn)
-        cmd = "UNLINK" if self._unlink_ok.get(node, True) else "DEL"
+        cmd = b"UNLINK" if self._unlink_ok.get(node, True) else b"DEL"
         try:
-            return self._send_delete(conn, cmd, keys)
+            return self._send_delete(cmd, keys)
         except self.command_error as exc:
-            if cmd == "UNLINK" and "unknown command" in str(exc).lower():
+            if cmd == b"UNLINK" and "unknown command" in str(exc).lower():
                 self._unlink_ok[node] = False
                 self.total.method = "DEL"
-                return self._send_delete(conn, "DEL", keys)
+                return self._send_delete(b"DEL", keys)
             raise
 
-    def _send_delete(self, conn, cmd: str, keys: list[bytes]) -> int:
+    def _groups(self, keys: list[bytes]) -> list[list[bytes]]:
+        """The batch split into commands of at most batch_size keys (within one hash slot on a cluster)."""
         size = self.opts.batch_size
         if not self.opts.cluster:
-            if len(keys) <= size:
-                self.total.batches += 1
-                return int(conn.execute_command(cmd, *keys))
-            pipe = conn.pipeline(transaction=False)
-            for i in range(0, len(keys), size):
-                pipe.execute_command(cmd, *keys[i:i + size])
-                self.total.batches += 1
-            return sum(int(x) for x in pipe.execute())
-        # cluster: a multi-key command must stay within one hash slot
+            return [keys[i:i + size] for i in range(0, len(keys), size)]
         from redis.crc import key_slot
 
         by_slot: dict[int, list[bytes]] = {}
         for k in keys:
             by_slot.setdefault(key_slot(k), []).append(k)
-        pipe = conn.pipeline(transaction=False)
-        for group in by_slot.values():
-            for i in range(0, len(group), size):
-                pipe.execute_command(cmd, *group[i:i + size])
-        self.total.batches += 1
-        return sum(int(x) for x in pipe.execute())
+        return [group[i:i + size] for group in by_slot.values() for i in range(0, len(group), size)]
+
+    def _send_delete(self, cmd: bytes, keys: list[bytes]) -> int:
+        """One pipelined round trip: every command is sent, every reply read, then the first error raised."""
+        commands = [pack_command(cmd, group) for group in self._groups(keys)]
+        conn = self._delete_conn
+        conn.send_packed_command(commands)
+        deleted, error = 0, None
+        for _unused in commands:
+            try:
+                deleted += int(conn.read_response())
+            except self.command_error as exc:
+                error = error or exc
+        if error is not None:
+            raise error
+        # a cluster batch counts once: it is one round trip however many slots it spans
+        self.total.batches += 1 if self.opts.cluster else len(commands)
+        return deleted
 
     def _handle_batch(self, conn, keys: list[bytes], stats: PurgeStats) -> None:
         opts = self.opts

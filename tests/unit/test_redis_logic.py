@@ -127,3 +127,10 @@ def test_explain_error(exc, needle):
 def test_parse_info_keyspace():
     info = {"db0": {"keys": 3, "expires": 1, "avg_ttl": 0}, "db12": "keys=5,expires=0,avg_ttl=0", "dbx": 1, "used_memory": 5}
     assert R.parse_info_keyspace(info) == {0: {"keys": 3, "expires": 1, "avg_ttl": 0}, 12: {"keys": 5, "expires": 0, "avg_ttl": 0}}
+
+
+@given(st.lists(st.binary(max_size=40), min_size=1, max_size=30), st.sampled_from([b"UNLINK", b"DEL"]))
+def test_pack_command_is_what_redis_py_sends(keys, cmd):
+    from redis.connection import Connection
+
+    assert P.pack_command(cmd, keys) == b"".join(Connection().pack_command(cmd, *keys))
