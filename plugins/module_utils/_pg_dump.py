@@ -457,16 +457,20 @@ class BackupRun:
                                f"(pg_database_size {B.human_bytes(size)} x space_factor {p['space_factor']:g})")
         is_dir = p["format"] == "directory"
         partial = B.partial_name(final)
-        snap = SnapshotCounter(self.client, db)
+        # row_counts: pg_dump reads the snapshot this transaction exports, so the counts are the dump's
+        snap = SnapshotCounter(self.client, db) if p["row_counts"] else None
         rc, err = 1, ""
+        counts: dict[str, int] | None = None
         try:
-            snapshot = snap.open()
-            argv = [self.tools.find("pg_dump"), "-F", FORMATS[p["format"]][0], f"--snapshot={snapshot}"]
+            argv = [self.tools.find("pg_dump"), "-F", FORMATS[p["format"]][0]]
+            if snap is not None:
+                argv.append(f"--snapshot={snap.open()}")
             argv += self.compress_args
             if p["jobs"] > 1:
                 argv += ["-j", str(p["jobs"])]
             argv += conn_argv(self.module, db)
-            snap.start_counting()
+            if snap is not None:
+                snap.start_counting()
             if not self.runtime.in_container:
                 B.new_partial(final, directory=is_dir)
                 full = argv + ["-f", partial]
@@ -488,7 +492,8 @@ class BackupRun:
                 self._cmd(argv)
                 with open(partial, "wb") as fh:
                     rc, err = self.runtime.run_to_file(argv, fh, env=self.env)
-            counts = snap.wait()
+            if snap is not None:
+                counts = snap.wait()
         except RuntimeFailure as exc:
             B.discard_partial(partial)
             raise_runtime(exc)
@@ -496,7 +501,8 @@ class BackupRun:
             B.discard_partial(partial)
             raise
         finally:
-            snap.close()
+            if snap is not None:
+                snap.close()
         if rc != 0:
             B.discard_partial(partial)
             self._dump_failed("pg_dump", db, rc, err)
@@ -509,10 +515,10 @@ class BackupRun:
             "server_version": self.client.server_version_string(),
             "pg_dump_version": self.tools.versions.get("pg_dump"),
             "database_size": size,
-            "snapshot_row_counts": True,
+            "snapshot_row_counts": counts is not None,
             "row_counts": counts,
-            "tables": len(counts),
-            "total_rows": sum(counts.values()),
+            "tables": None if counts is None else len(counts),
+            "total_rows": None if counts is None else sum(counts.values()),
             "ran_in": self.runtime.describe(),
         })
 
@@ -673,6 +679,8 @@ def verify_dump(run, manifest: dict, final: str, method: str) -> tuple[list[str]
                                no_owner=True, clean=False, if_exists=False, single_transaction=run.p["jobs"] <= 1)
         if rc != 0:
             problems.append(f"restore into scratch database {scratch!r} failed: {err}")
+        elif pgm.get("row_counts") is None:
+            extra["row_counts"] = "not recorded (the backup was made with row_counts=false): restore checked only"
         else:
             actual = counts_in_database(run.client, scratch)
             diffs = compare_counts(pgm.get("row_counts") or {}, actual)
@@ -832,7 +840,12 @@ class RestoreRun:
         if rc != 0:
             what = "psql (ON_ERROR_STOP=1, single transaction: nothing was committed)" if fmt == "plain" else "pg_restore"
             raise PostgresError(f"restore of {rec.path} into {target!r} failed: {what}: {err}")
-        if p["compare_row_counts"]:
+        if p["compare_row_counts"] and pgm.get("row_counts") is None:
+            self.module.warn(f"{rec.path} has no row counts (made with pg_backup row_counts=false): "
+                             "nothing to compare the restored tables with")
+            self.result["row_count_differences"] = []
+            self.result["tables_compared"] = 0
+        elif p["compare_row_counts"]:
             expected = pgm.get("row_counts") or {}
             actual = counts_in_database(self.client, target)
             diffs = compare_counts(expected, actual)

@@ -69,7 +69,9 @@ options:
     type: int
     default: 1
   compare_row_counts:
-    description: Compare the restored tables' row counts with the manifest and fail on differences.
+    description:
+      - Compare the restored tables' row counts with the manifest and fail on differences.
+      - A backup made with C(row_counts=false) has no counts; the restore then warns and compares nothing.
     type: bool
     default: true
   pg_bin_dir:

@@ -68,6 +68,22 @@ def test_snapshot_counts_match_dump_under_concurrent_writes(pg, ansible_module, 
     assert r["backups"][0]["verified"] == "passed"
 
 
+@pytest.mark.parametrize("verify", ["list", "restore"])
+def test_without_row_counts(pg, ansible_module, backup_db, backup_dir, verify):
+    r = ansible_module("pg_backup", backup_args(pg, backup_dir, backup_db, verify=verify, row_counts=False))
+    assert not r.failed, r.result
+    [b] = r["backups"]
+    assert b["verified"] == "passed", b
+    assert b["tables"] is None and b["total_rows"] is None
+    m = load(b["manifest"])
+    assert m["postgres"]["snapshot_row_counts"] is False and m["postgres"]["row_counts"] is None
+    # no exported snapshot: pg_dump takes its own
+    assert not any("--snapshot=" in " ".join(c) for c in r["commands"])
+    if verify == "restore":
+        assert "row_counts=false" in b["verification"]["row_counts"]
+        assert pg.psql(f"SELECT count(*) FROM pg_database WHERE datname LIKE '{backup_db}_verify_%'") == "0"
+
+
 def test_zstd_on_pg15_is_a_clear_error(pg, ansible_module, backup_db, backup_dir):
     r = ansible_module("pg_backup", backup_args(pg, backup_dir, backup_db, compression="zstd"))
     assert r.failed

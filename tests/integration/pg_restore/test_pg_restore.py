@@ -132,6 +132,20 @@ def test_row_count_mismatch_fails(pg, ansible_module, restore_db, backup_dir):
     assert bad.failed and bad["row_count_differences"] == [{"table": "public.items", "expected": 999, "actual": 1000}]
 
 
+def test_backup_without_row_counts_restores_with_a_warning(pg, ansible_module, restore_db, backup_dir):
+    db, made = restore_db
+    r = ansible_module("pg_backup", backup_args(pg, backup_dir, db, row_counts=False))
+    assert not r.failed, r.result
+    target = f"{db}_nocounts"
+    made.append(target)
+    res = ansible_module("pg_restore", restore_args(pg, backup="latest", backup_dir=backup_dir, database=db,
+                                                     target_database=target, create=True))
+    assert not res.failed, res.result
+    assert res["tables_compared"] == 0 and res["row_count_differences"] == []
+    assert any("has no row counts" in w for w in res.get("warnings", [])), res.result
+    assert pg.psql('SELECT count(*) FROM "Sales"."Order ""Lines"""', database=target) == "321"
+
+
 @pytest.mark.parametrize("args, text", [
     ({"backup": "latest"}, "backup_dir"),
     ({"backup": "/nonexistent/x.dump"}, "no manifest"),
