@@ -117,7 +117,7 @@ def pair(pg: PostgresServer, work: str, label: str, fmt_letter: str, module_args
     return {
         "label": label, "bare_s": t_bare, "module_s": t_mod, "nocount_s": t_nc, "cli_s": t_cli,
         "ratio": t_mod / t_bare, "ratio_nocount": t_nc / t_bare,
-        "rounds": [(bt, mt, nt) for bt, mt, nt in zip(bare_times, mod_times, nocount_times)],
+        "rounds": list(zip(bare_times, mod_times, nocount_times)),
         "bare_bytes": size_bare, "module_bytes": b["size"], "files": len(b["files"]),
         "dump_s": b["duration_seconds"], "verify_s": b["verification"].get("duration_seconds"),
         "verified": b["verified"], "tables": manifest["postgres"]["tables"],

@@ -21,8 +21,8 @@ import threading
 import typing as t
 
 from ansible_collections.runbook.ops.plugins.module_utils import _backup as B
-from ansible_collections.runbook.ops.plugins.module_utils._postgres import PostgresError
-from ansible_collections.runbook.ops.plugins.module_utils._runtime import Runtime, RuntimeFailure
+from ansible_collections.runbook.ops.plugins.module_utils._postgres import PostgresError, postgres_argument_spec
+from ansible_collections.runbook.ops.plugins.module_utils._runtime import Runtime, RuntimeFailure, runtime_argument_spec
 
 try:
     import psycopg
@@ -50,12 +50,19 @@ ORDER BY 1, 2
 """
 
 
-def backup_argument_spec() -> dict:
-    """Tool location options shared by pg_backup and pg_restore."""
-    return dict(
+def tool_module_argument_spec(**options) -> dict:
+    """pg_backup's and pg_restore's options: connection, tool location, container, then the module's own."""
+    spec = postgres_argument_spec()
+    spec.update(
         pg_bin_dir=dict(type="path"),
         pg_dump_path=dict(type="path"),
     )
+    spec.update(runtime_argument_spec())
+    spec.update(options)
+    return spec
+
+
+TOOL_MUTUALLY_EXCLUSIVE = [["pg_bin_dir", "pg_dump_path"]]
 
 
 def tool_env(module) -> dict:

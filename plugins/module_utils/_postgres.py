@@ -18,6 +18,8 @@ import typing as t
 
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.runbook.ops.plugins.module_utils._module_run import run_and_exit
+
 PSYCOPG_IMP_ERR = None
 try:
     import psycopg
@@ -235,14 +237,7 @@ class PostgresClient:
 
 def run_with_client(module, body: t.Callable[["PostgresClient"], dict]) -> None:
     """Run ``body(client)`` and exit the module: its dict via exit_json, a PostgresError via fail_json."""
-    client = PostgresClient(module)
-    try:
-        result = body(client)
-    except PostgresError as exc:
-        client.close()
-        module.fail_json(msg=str(exc))
-    client.close()
-    module.exit_json(**result)
+    run_and_exit(module, PostgresClient(module), PostgresError, body)
 
 
 def qualified(schema: str, name: str):

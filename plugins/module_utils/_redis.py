@@ -21,6 +21,8 @@ import typing as t
 
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.runbook.ops.plugins.module_utils._module_run import run_and_exit
+
 REDIS_IMP_ERR = None
 try:
     import redis
@@ -285,14 +287,7 @@ class RedisClient:
 
 def run_with_client(module, body: t.Callable[["RedisClient"], dict]) -> None:
     """Run ``body(client)`` and exit the module: its dict via exit_json, a RedisError via fail_json."""
-    client = RedisClient(module)
-    try:
-        result = body(client)
-    except RedisError as exc:
-        client.close()
-        module.fail_json(msg=str(exc))
-    client.close()
-    module.exit_json(**result)
+    run_and_exit(module, RedisClient(module), RedisError, body)
 
 
 # -- settings (redis_maintenance) -------------------------------------------

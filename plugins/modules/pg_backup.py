@@ -212,9 +212,10 @@ commands:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils._pg_dump import COMPRESSIONS, FORMATS, BackupRun, backup_argument_spec, run_step
-from ansible_collections.runbook.ops.plugins.module_utils._postgres import run_with_client, postgres_argument_spec
-from ansible_collections.runbook.ops.plugins.module_utils._runtime import runtime_argument_spec
+from ansible_collections.runbook.ops.plugins.module_utils._pg_dump import (
+    COMPRESSIONS, FORMATS, TOOL_MUTUALLY_EXCLUSIVE, BackupRun, run_step, tool_module_argument_spec,
+)
+from ansible_collections.runbook.ops.plugins.module_utils._postgres import run_with_client
 
 
 def _body(module, client) -> dict:
@@ -222,10 +223,7 @@ def _body(module, client) -> dict:
 
 
 def main() -> None:
-    argument_spec = postgres_argument_spec()
-    argument_spec.update(backup_argument_spec())
-    argument_spec.update(runtime_argument_spec())
-    argument_spec.update(
+    argument_spec = tool_module_argument_spec(
         backup_dir=dict(type="path", required=True),
         databases=dict(type="list", elements="str", default=[]),
         globals=dict(type="bool", default=False),
@@ -243,7 +241,7 @@ def main() -> None:
         group=dict(type="str"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           mutually_exclusive=[["pg_bin_dir", "pg_dump_path"]])
+                           mutually_exclusive=TOOL_MUTUALLY_EXCLUSIVE)
     run_with_client(module, lambda client: _body(module, client))
 
 

@@ -154,9 +154,8 @@ commands:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils._pg_dump import RestoreRun, backup_argument_spec, run_step
-from ansible_collections.runbook.ops.plugins.module_utils._postgres import run_with_client, postgres_argument_spec
-from ansible_collections.runbook.ops.plugins.module_utils._runtime import runtime_argument_spec
+from ansible_collections.runbook.ops.plugins.module_utils._pg_dump import RestoreRun, TOOL_MUTUALLY_EXCLUSIVE, run_step, tool_module_argument_spec
+from ansible_collections.runbook.ops.plugins.module_utils._postgres import run_with_client
 
 
 def _body(module, client) -> dict:
@@ -164,10 +163,7 @@ def _body(module, client) -> dict:
 
 
 def main() -> None:
-    argument_spec = postgres_argument_spec()
-    argument_spec.update(backup_argument_spec())
-    argument_spec.update(runtime_argument_spec())
-    argument_spec.update(
+    argument_spec = tool_module_argument_spec(
         backup=dict(type="str", required=True),
         backup_dir=dict(type="path"),
         database=dict(type="str"),
@@ -180,7 +176,7 @@ def main() -> None:
         compare_row_counts=dict(type="bool", default=True),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           mutually_exclusive=[["pg_bin_dir", "pg_dump_path"]],
+                           mutually_exclusive=TOOL_MUTUALLY_EXCLUSIVE,
                            required_if=[["backup", "latest", ["backup_dir", "database"]]])
     run_with_client(module, lambda client: _body(module, client))
 

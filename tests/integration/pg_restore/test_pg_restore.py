@@ -138,8 +138,8 @@ def test_backup_without_row_counts_restores_with_a_warning(pg, ansible_module, r
     assert not r.failed, r.result
     target = f"{db}_nocounts"
     made.append(target)
-    res = ansible_module("pg_restore", restore_args(pg, backup="latest", backup_dir=backup_dir, database=db,
-                                                     target_database=target, create=True))
+    args = restore_args(pg, backup="latest", backup_dir=backup_dir, database=db, target_database=target, create=True)
+    res = ansible_module("pg_restore", args)
     assert not res.failed, res.result
     assert res["tables_compared"] == 0 and res["row_count_differences"] == []
     assert any("has no row counts" in w for w in res.get("warnings", [])), res.result
