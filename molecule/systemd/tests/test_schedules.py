@@ -93,6 +93,30 @@ def test_services_running_after_the_monthly_updates(stack, app):
     assert updates, "monthly.yml did not run the system updates"
 
 
+def test_on_host_backup_timer_makes_a_verified_backup(stack):
+    """The role's nightly schedule on a booted systemd host: the timer waits, its service backs up."""
+    db = stack.db
+    timer = db.service("runbook-pg-backup.timer")
+    assert timer.is_enabled and timer.is_running
+    listed = db.check_output("systemctl list-timers --all --no-legend runbook-pg-backup.timer")
+    assert "runbook-pg-backup.service" in listed, listed
+    runner = db.file("/opt/runbook-ops/pg_backup/vars.yml")
+    assert runner.mode == 0o600 and runner.user == "root"
+    before = {m["id"] for m in sc.manifests(stack, stack.backup_dir)}
+    # Exactly what the timer starts; a oneshot service, so this returns when the backup is done.
+    start = db.run("systemctl start runbook-pg-backup.service")
+    journal = db.run("journalctl -u runbook-pg-backup.service --no-pager -n 40").stdout
+    assert start.rc == 0, start.stderr + journal
+    assert db.check_output("systemctl show -p Result --value runbook-pg-backup.service") == "success", journal
+    assert "runbook-molecule-pw" not in journal
+    new = [m for m in sc.manifests(stack, stack.backup_dir) if m["id"] not in before]
+    assert [(m["kind"], m["name"]) for m in new] == [("postgres", "myapp")], journal
+    assert new[0]["verified"] == "passed", new[0]["verification"]
+    assert new[0]["postgres"]["row_counts"], new[0]["postgres"]
+    # retention ran too: the schedule's backups count toward the same keep_last
+    sc.check_backups(stack, min_count=2, keep_last=3)
+
+
 @pytest.mark.parametrize("playbook", ["daily.yml", "weekly.yml"])
 def test_second_run_changes_nothing(playbook):
     changed = sc.rerun_changes(playbook)
