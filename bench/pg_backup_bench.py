@@ -13,6 +13,7 @@ SCALE` (scale 50 is about 750 MB). Then, for the custom format:
      verify=list (sha256 re-read from disk + pg_restore --list).
 
 and the same pair for format=directory with jobs=2 (`pg_dump -Fd -j 2`).
+Last, the fixed cost whatever the size: both sides on an empty database.
 
 Order per format: one untimed warm-up pg_dump (so both sides read a warm cache),
 then --rounds rounds (default 3) of A, B and B with row_counts=false, each into an
@@ -54,9 +55,9 @@ def du(path: str) -> int:
     return sum(os.path.getsize(os.path.join(r, f)) for r, _d, fs in os.walk(path) for f in fs)
 
 
-def bare_dump(pg: PostgresServer, out: str, fmt: str, jobs: int = 1) -> float:
+def bare_dump(pg: PostgresServer, out: str, fmt: str, jobs: int = 1, db: str = DB) -> float:
     argv = [os.path.join(pg.bindir, "pg_dump"), "-F", fmt, "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres",
-            "-d", DB, "-f", out]
+            "-d", db, "-f", out]
     if jobs > 1:
         argv += ["-j", str(jobs)]
     t0 = time.perf_counter()
@@ -125,6 +126,22 @@ def pair(pg: PostgresServer, work: str, label: str, fmt_letter: str, module_args
     }
 
 
+def fixed_cost(pg: PostgresServer, work: str, rounds: int = 5) -> tuple[float, float]:
+    """Medians of bare pg_dump -Fc and pg_backup (custom, verify=list) of an empty database."""
+    pg.psql("CREATE DATABASE backbench_empty")
+    bare_times, mod_times = [], []
+    for i in range(rounds):
+        bare_out = os.path.join(work, f"empty-bare-{i}")
+        bare_times.append(bare_dump(pg, bare_out, "c", db="backbench_empty"))
+        mod_dir = os.path.join(work, f"empty-mod-{i}")
+        t_mod, _r = module_direct(dict(pg.conn_args(), backup_dir=mod_dir, databases=["backbench_empty"],
+                                       format="custom", verify="list"))
+        mod_times.append(t_mod)
+        remove(bare_out)
+        remove(mod_dir)
+    return median(bare_times), median(mod_times)
+
+
 def remove(path: str) -> None:
     if os.path.isdir(path):
         shutil.rmtree(path, ignore_errors=True)
@@ -160,6 +177,9 @@ def main() -> None:
                   f"{r['nocount_s']:>10.2f} s{r['ratio_nocount']:>8.3f}{r['cli_s']:>14.2f} s"
                   f"{r['bare_bytes'] / 2**20:>9.1f} MiB{r['module_bytes'] / 2**20:>10.1f} MiB"
                   f"{(r['verify_s'] or 0):>7.2f} s  {r['rows']} in {r['tables']} tables ({r['verified']})")
+        empty_bare, empty_mod = fixed_cost(pg, work)
+        print(f"{'empty db':<14}{empty_bare:>12.2f} s{empty_mod:>10.2f} s   fixed cost of pg_backup "
+              f"{empty_mod - empty_bare:.2f} s (python, ansible and psycopg start-up, connect, version checks, exit)")
         print()
         for r in rows:
             print(f"{r['label']} rounds (bare / pg_backup / no counts): "
