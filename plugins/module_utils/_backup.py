@@ -65,6 +65,9 @@ DIR_MODE = 0o700
 
 _BUF = 1024 * 1024
 
+# how far in the future (seconds, relative to now) a backup's timestamp may be and still be trusted
+CLOCK_SKEW_SECONDS = 300.0
+
 
 class BackupError(Exception):
     """A failure already worded for the user; modules turn it into fail_json."""
@@ -527,10 +530,56 @@ def read_manifests(directory: str, kind: str | None = None, name: str | None = N
     return records
 
 
-def latest_verified(records: t.Iterable[BackupRecord]) -> BackupRecord | None:
-    """The newest complete, verified backup, or None."""
-    good = [r for r in records if r.countable]
-    return max(good, key=lambda r: (r.finished_at, r.id)) if good else None
+def is_future(record: BackupRecord, now: _dt.datetime | None = None,
+              skew_seconds: float | None = None) -> bool:
+    """True when ``record`` is dated more than ``skew_seconds`` after ``now``: its clock lied."""
+    now = now or utcnow()
+    skew = CLOCK_SKEW_SECONDS if skew_seconds is None else skew_seconds
+    return (record.finished_at - now).total_seconds() > skew
+
+
+def future_warning(record: BackupRecord, now: _dt.datetime) -> str:
+    """The warning for a backup dated in the future, naming its manifest."""
+    where = record.manifest_path or record.path or record.id
+    return (f"backup {record.id} ({where}) is dated {format_time(record.finished_at)}, "
+            f"{human_duration((record.finished_at - now).total_seconds())} in the future: the clock of the host that "
+            "made it (or of this host) is wrong, or the directory was copied; it is not trusted as the newest backup, "
+            "never counts toward keep_last and is kept (delete it yourself once you have checked it)")
+
+
+def human_duration(seconds: float) -> str:
+    seconds = abs(seconds)
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} seconds"
+
+
+def pick_latest(records: t.Iterable[BackupRecord], now: _dt.datetime | None = None,
+                skew_seconds: float | None = None) -> tuple[BackupRecord | None, list[str]]:
+    """The most recent *trustworthy* backup and warnings about the ones passed over.
+
+    Trustworthy: complete, verified and not dated more than ``skew_seconds``
+    (default :data:`CLOCK_SKEW_SECONDS`) after ``now``. A verified backup dated in
+    the future is skipped with a warning naming its manifest.
+    """
+    now = now or utcnow()
+    good, warnings = [], []
+    for rec in records:
+        if not rec.countable:
+            continue
+        if is_future(rec, now, skew_seconds):
+            warnings.append(future_warning(rec, now))
+            continue
+        good.append(rec)
+    best = max(good, key=lambda r: (r.finished_at, r.id)) if good else None
+    return best, warnings
+
+
+def latest_verified(records: t.Iterable[BackupRecord], now: _dt.datetime | None = None,
+                    skew_seconds: float | None = None) -> BackupRecord | None:
+    """The newest complete, verified backup not dated in the future, or None (see :func:`pick_latest`)."""
+    return pick_latest(records, now, skew_seconds)[0]
 
 
 def verify_files(record_or_manifest: BackupRecord | dict, directory: str | None = None) -> list[str]:
@@ -594,6 +643,7 @@ class RetentionDecision:
 @dataclass
 class RetentionPlan:
     decisions: list[RetentionDecision]
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def keep(self) -> list[RetentionDecision]:
@@ -606,39 +656,75 @@ class RetentionPlan:
 
 def plan_retention(backups: t.Sequence[BackupRecord], keep_last: int | None = None,
                    max_age_days: float | None = None, now: _dt.datetime | None = None,
-                   prune_unverified: bool = False) -> RetentionPlan:
+                   prune_unverified: bool = False, *, current: t.Iterable[str] = (),
+                   skew_seconds: float | None = None) -> RetentionPlan:
     """Decide which backups (of ONE kind and name) to keep and which to delete.
+
+    The one retention engine of runbook.ops: pg_backup, redis_backup,
+    file_backup and run_report's report files all use it.
+
+    ``current`` names the backups made by this run (record ids or paths).
+    ``skew_seconds`` is how far in the future (relative to ``now``) a
+    timestamp may be and still be trusted (default :data:`CLOCK_SKEW_SECONDS`).
 
     Rules, in order:
 
-    1. Only complete, verified backups ("countable") are ranked, newest first.
-    2. The newest countable backup is always kept, whatever its age.
-    3. Other countable backups are deleted when their rank is >= ``keep_last``
+    1. A backup made by this run (``current``) is always kept.
+    2. A backup dated more than ``skew_seconds`` after ``now`` is *future-dated*:
+       its clock lied. It is never ranked, never counts toward ``keep_last``, is
+       never deleted, and yields a warning (in ``plan.warnings``) naming its
+       manifest.
+    3. The other complete, verified backups ("countable") are ranked: this run's
+       first, then newest first.
+    4. The newest countable backup is always kept, whatever its age.
+    5. Other countable backups are deleted when their rank is >= ``keep_last``
        (if set) or they are older than ``max_age_days`` (if set); both limits
        apply. With neither set nothing is deleted.
-    4. Backups that are not countable (verification skipped or failed,
+    6. Backups that are not countable (verification skipped or failed,
        incomplete) never count toward ``keep_last`` and are kept, unless
        ``prune_unverified`` is true: then those *older than the newest
        countable backup* are deleted (newer ones are kept).
 
+    Consequences: the newest verified backup, whatever its date, is never
+    deleted (if it is future-dated, rule 2 keeps it; otherwise rule 4 or 1).
+
     Returns a :class:`RetentionPlan` with one decision (and reason) per backup,
-    in the order of ``backups`` sorted newest first.
+    in the order of ``backups`` sorted newest first, and its ``warnings``.
     """
     if keep_last is not None and keep_last < 1:
         raise ValueError("keep_last must be at least 1")
     if max_age_days is not None and max_age_days < 0:
         raise ValueError("max_age_days must not be negative")
+    if isinstance(current, str):
+        current = [current]
+    mine = set(current)
     now = now or utcnow()
+
+    def is_current(r: BackupRecord) -> bool:
+        return bool(mine) and (r.id in mine or (bool(r.path) and r.path in mine))
+
     ordered = sorted(backups, key=lambda r: (r.finished_at, r.id), reverse=True)
-    countable = [r for r in ordered if r.countable]
-    newest = countable[0] if countable else None
+    future = {id(r) for r in ordered if not is_current(r) and is_future(r, now, skew_seconds)}
+    countable = sorted((r for r in ordered if r.countable and id(r) not in future),
+                       key=lambda r: (is_current(r), r.finished_at, r.id), reverse=True)
+    newest = max(countable, key=lambda r: (r.finished_at, r.id)) if countable else None
     rank = {id(r): i for i, r in enumerate(countable)}
     decisions = []
+    warnings = []
     for rec in ordered:
+        if id(rec) in future:
+            warnings.append(future_warning(rec, now))
+            decisions.append(RetentionDecision(
+                rec, "keep", f"dated in the future ({format_time(rec.finished_at)}, now {format_time(now)}): "
+                "untrusted timestamp, not counted toward retention, kept"))
+            continue
         if rec.countable:
             i = rank[id(rec)]
             age_days = (now - rec.finished_at).total_seconds() / 86400.0
-            if i == 0:
+            if is_current(rec):
+                decisions.append(RetentionDecision(rec, "keep", "made by this run (always kept)"))
+                continue
+            if rec is newest:
                 decisions.append(RetentionDecision(rec, "keep", "newest verified backup (always kept)"))
                 continue
             reasons = []
@@ -652,11 +738,13 @@ def plan_retention(backups: t.Sequence[BackupRecord], keep_last: int | None = No
                 decisions.append(RetentionDecision(rec, "keep", f"verified backup #{i + 1} within limits"))
             continue
         state = "incomplete" if not rec.complete else "not verified"
-        if prune_unverified and newest is not None and (rec.finished_at, rec.id) < (newest.finished_at, newest.id):
+        if is_current(rec):
+            decisions.append(RetentionDecision(rec, "keep", f"made by this run (always kept; {state})"))
+        elif prune_unverified and newest is not None and (rec.finished_at, rec.id) < (newest.finished_at, newest.id):
             decisions.append(RetentionDecision(rec, "delete", f"{state}, superseded by verified backup {newest.id}"))
         else:
             decisions.append(RetentionDecision(rec, "keep", f"{state}: not counted toward retention, kept"))
-    return RetentionPlan(decisions)
+    return RetentionPlan(decisions, warnings)
 
 
 # ---------------------------------------------------------------------------

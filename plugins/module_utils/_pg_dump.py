@@ -627,16 +627,22 @@ class BackupRun:
     def _retention(self, name: str) -> None:
         p = self.p
         records = B.read_manifests(self.dest, "postgres", name)
+        current = [b["path"] for b in self.result["backups"] if b["name"] == name]
         if self.check:
             when = B.utcnow()
             final = self._final_path(name, when)
             records.append(B.BackupRecord(id=os.path.basename(final), name=name, kind="postgres", finished_at=when,
                                           verified=p["verify"] != "none", complete=True, path=final,
                                           manifest_path=B.manifest_path_for(final)))
-        plan = B.plan_retention(records, p["keep_last"], p["max_age_days"], B.utcnow(), p["prune_unverified"])
+            current.append(final)
+        plan = B.plan_retention(records, p["keep_last"], p["max_age_days"], B.utcnow(), p["prune_unverified"],
+                                current=current)
+        for warning in plan.warnings:
+            self.module.warn(warning)
         self.result["retention"][name] = {
             "keep": [d.as_dict() for d in plan.keep],
             "delete": [d.as_dict() for d in plan.delete],
+            "warnings": plan.warnings,
         }
         for d in plan.delete:
             if not self.check:
@@ -778,11 +784,15 @@ class RestoreRun:
             if not p["backup_dir"] or not p["database"]:
                 raise PostgresError("backup=latest needs backup_dir and database (the backed-up database's name)")
             records = B.read_manifests(p["backup_dir"], "postgres", p["database"])
-            rec = B.latest_verified(records)
+            rec, warnings = B.pick_latest(records)
+            for warning in warnings:
+                self.module.warn(warning)
             if rec is None:
                 raise PostgresError(
-                    f"backup=latest: no complete, verified backup of database {p['database']!r} in {p['backup_dir']}"
-                    f" ({len(records)} backup(s) with a manifest, none verified and complete)"
+                    f"backup=latest: no trustworthy backup of database {p['database']!r} in {p['backup_dir']}"
+                    f" ({len(records)} backup(s) with a manifest, none complete, verified and dated in the past"
+                    + (f"; {len(warnings)} verified one(s) dated in the future, give its path as backup to restore it"
+                       if warnings else "") + ")"
                 )
             return rec
         path = os.path.abspath(p["backup"])

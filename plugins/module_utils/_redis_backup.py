@@ -203,7 +203,7 @@ def run_backup(client, module, params: dict, check_mode: bool) -> dict:
         records.append(B.BackupRecord(id=os.path.basename(final), name=name, kind="redis", finished_at=started_at,
                                       verified=params["verify"] != "none", complete=True, path=final,
                                       manifest_path=B.manifest_path_for(final)))
-        _retention(result, records, params, check_mode)
+        _retention(module, result, records, params, check_mode, final)
         return result
 
     waiter = SaveWaiter(client, params["timeout"], params["poll_interval"])
@@ -248,20 +248,23 @@ def run_backup(client, module, params: dict, check_mode: bool) -> dict:
                         "size": manifest["size"], "verified": manifest["verified"], "verification": manifest["verification"],
                         "keyspace": keyspace, "total_keys": manifest["redis"]["total_keys"],
                         "bgsave_seconds": save_seconds}
-    _retention(result, B.read_manifests(dest, "redis", name), params, check_mode)
+    _retention(module, result, B.read_manifests(dest, "redis", name), params, check_mode, final)
     if ok is False:
         raise RedisError(f"the copied RDB {final} failed verification ({method}): {details}; it is kept, marked failed "
                          "in its manifest, and never counts toward retention")
     return result
 
 
-def _retention(result: dict, records: list, params: dict, check_mode: bool) -> None:
+def _retention(module, result: dict, records: list, params: dict, check_mode: bool, current: str) -> None:
     try:
         plan = B.plan_retention(records, params["keep_last"], params["max_age_days"], B.utcnow(),
-                                params["prune_unverified"])
+                                params["prune_unverified"], current=[current])
     except ValueError as exc:
         raise RedisError(str(exc))
-    result["retention"] = {"keep": [d.as_dict() for d in plan.keep], "delete": [d.as_dict() for d in plan.delete]}
+    for warning in plan.warnings:
+        module.warn(warning)
+    result["retention"] = {"keep": [d.as_dict() for d in plan.keep], "delete": [d.as_dict() for d in plan.delete],
+                           "warnings": plan.warnings}
     for d in plan.delete:
         if not check_mode:
             B.delete_backup(d.record)
@@ -287,7 +290,7 @@ def restore_options_spec() -> dict:
     )
 
 
-def pick_backup(params: dict, client) -> tuple[str, dict]:
+def pick_backup(params: dict, client, module) -> tuple[str, dict]:
     """(rdb path, manifest) of ``src`` or of the newest verified backup of ``name`` in ``backup_dir``."""
     if params.get("src"):
         mpath = B.manifest_path_for(params["src"])
@@ -300,10 +303,14 @@ def pick_backup(params: dict, client) -> tuple[str, dict]:
         return params["src"], manifest
     name = params.get("name") or series_name(client, params)
     records = B.read_manifests(params["backup_dir"], "redis", name)
-    rec = B.latest_verified(records)
+    rec, warnings = B.pick_latest(records)
+    for warning in warnings:
+        module.warn(warning)
     if rec is None:
-        raise RedisError(f"backup_dir: no complete, verified redis backup named {name!r} in {params['backup_dir']} "
-                         f"({len(records)} backup(s) of that name found)")
+        raise RedisError(f"backup_dir: no trustworthy (complete, verified, not future-dated) redis backup named "
+                         f"{name!r} in {params['backup_dir']} ({len(records)} backup(s) of that name found"
+                         + (f", {len(warnings)} verified one(s) dated in the future: give its path as src" if warnings
+                            else "") + ")")
     return rec.path, rec.manifest
 
 
@@ -390,7 +397,7 @@ def run_restore(client, module, params: dict, check_mode: bool) -> dict:
         raise RedisError("give src (an RDB backup file) or backup_dir (the newest verified backup is used)")
     if not params.get("service") and not (params.get("stop_command") and params.get("start_command")):
         raise RedisError("give service (a systemd unit) or both stop_command and start_command (argv lists)")
-    src, manifest = pick_backup(params, client)
+    src, manifest = pick_backup(params, client, module)
     problems = B.verify_files(manifest, os.path.dirname(os.path.abspath(src)))
     if problems:
         raise RedisError(f"backup {src} does not match its manifest: {'; '.join(problems)}")

@@ -1031,13 +1031,23 @@ def plan_retention(report_dir: str, schedule: str, keep_last: int, new_stamp: st
 
     A run's files are its ``.json`` and ``.html`` and the per-host reports it merged
     (the ``source`` of each host, when it is a ``<schedule>-*-<stamp>.json`` in ``report_dir``).
+    The choice is the shared retention engine's (:func:`_backup.plan_retention`): the run
+    ``new_stamp`` is never deleted, and a stamp dated in the future never outranks it (it is kept).
     """
     if keep_last <= 0:
         return []
     stamps = run_stamps(report_dir, schedule)
     if new_stamp and new_stamp not in stamps:
         stamps = sorted(stamps + [new_stamp])
-    old = stamps[:-keep_last]
+    records = []
+    for run_stamp in stamps:
+        try:
+            when = parse_stamp(run_stamp)
+        except RunReportError:
+            continue
+        records.append(B.BackupRecord(id=run_stamp, name=schedule, kind="files", finished_at=when, verified=True))
+    plan = B.plan_retention(records, keep_last=keep_last, current=[new_stamp] if new_stamp else [])
+    old = sorted(d.record.id for d in plan.delete)
     doomed: list[str] = []
     real_dir = os.path.realpath(report_dir)
     for stamp in old:

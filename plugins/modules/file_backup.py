@@ -345,8 +345,12 @@ def run(module) -> dict:
     if check:
         records.append(B.BackupRecord(id=os.path.basename(final), name=p["name"], kind="files", finished_at=started,
                                       verified=p["verify"] != "none", path=final, manifest_path=B.manifest_path_for(final)))
-    plan = B.plan_retention(records, p["keep_last"], p["max_age_days"], B.utcnow(), p["prune_unverified"])
-    result["retention"] = {"keep": [d.as_dict() for d in plan.keep], "delete": [d.as_dict() for d in plan.delete]}
+    plan = B.plan_retention(records, p["keep_last"], p["max_age_days"], B.utcnow(), p["prune_unverified"],
+                            current=[final])
+    for warning in plan.warnings:
+        module.warn(warning)
+    result["retention"] = {"keep": [d.as_dict() for d in plan.keep], "delete": [d.as_dict() for d in plan.delete],
+                           "warnings": plan.warnings}
     for d in plan.delete:
         if not check:
             B.delete_backup(d.record)

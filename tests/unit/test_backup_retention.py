@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ansible_collections.runbook.ops.plugins.module_utils import _backup as B
 from ansible_collections.runbook.ops.plugins.module_utils._backup import BackupRecord, plan_retention
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)
@@ -123,3 +124,109 @@ def test_properties(items, keep_last, max_age, prune_unverified):
     verified_actions = {d.record.id: d.action for d in plan.decisions if d.record.verified and d.record.complete}
     verified_actions2 = {d.record.id: d.action for d in plan2.decisions if d.record.verified and d.record.complete}
     assert verified_actions == verified_actions2
+
+
+# ---------------------------------------------------------------------------
+# clocks that lie (issue 15): timestamps in the future, this run's backup
+# ---------------------------------------------------------------------------
+SKEW = B.CLOCK_SKEW_SECONDS
+
+
+def test_year_ahead_manifest_does_not_outrank_this_runs_backup():
+    stale = rec(1, -365)  # dated a year ahead
+    stale.manifest_path = "/backups/db-stale.dump.manifest.json"
+    new = rec(2, 0)
+    plan = plan_retention([stale, new], keep_last=1, now=NOW, current=[new.id])
+    assert ids(plan.keep) == ["b001", "b002"] and plan.delete == []
+    assert len(plan.warnings) == 1 and stale.manifest_path in plan.warnings[0] and "future" in plan.warnings[0]
+    assert "made by this run" in next(d.reason for d in plan.decisions if d.record.id == "b002")
+    assert B.latest_verified([stale, new], now=NOW) is new
+    best, warnings = B.pick_latest([stale, new], now=NOW)
+    assert best is new and stale.manifest_path in warnings[0]
+    # only a future-dated verified backup: there is no trustworthy latest
+    assert B.latest_verified([stale], now=NOW) is None
+
+
+def test_small_skew_is_trusted():
+    ahead = rec(1, -60 / 86400)  # one minute ahead: within the allowance
+    plan = plan_retention([ahead, rec(2, 1)], keep_last=1, now=NOW)
+    assert plan.warnings == [] and ids(plan.delete) == ["b002"]
+    assert B.latest_verified([ahead, rec(2, 1)], now=NOW) is ahead
+
+
+def test_this_runs_backup_is_kept_even_unverified_or_behind():
+    # this host's clock is a day behind: its new backup looks older than the others
+    new = rec(9, 1, verified=False)
+    plan = plan_retention([new, rec(1, 0.5), rec(2, 0.2)], keep_last=1, now=NOW, current=[new.id],
+                          prune_unverified=True)
+    assert "b009" in ids(plan.keep) and ids(plan.delete) == ["b001"]
+    # current given as a path works too
+    new.path = "/b/new.dump"
+    plan = plan_retention([new, rec(1, 0.5)], keep_last=1, now=NOW, current=["/b/new.dump"], prune_unverified=True)
+    assert "b009" in ids(plan.keep)
+
+
+def test_keyword_compatible_signature():
+    # positional form used by every caller before issue 15 (and issue 17's remote retention)
+    plan = plan_retention([rec(0, 0), rec(1, 1)], 1, None, NOW, False)
+    assert ids(plan.delete) == ["b001"] and plan.warnings == []
+
+
+clock_sets = st.lists(
+    st.tuples(
+        # age in days: negative is in the future, up to ~3 years ahead; includes tiny skews
+        st.one_of(st.floats(min_value=-1100, max_value=1100, allow_nan=False),
+                  st.floats(min_value=-2 * SKEW / 86400, max_value=2 * SKEW / 86400, allow_nan=False)),
+        st.booleans(),  # verified
+        st.booleans(),  # complete
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(clock_sets, st.one_of(st.none(), st.integers(0, 24)), st.booleans(), st.booleans(),
+       st.one_of(st.none(), st.integers(1, 5)), st.one_of(st.none(), st.floats(0, 400)), st.booleans())
+def test_clock_properties(items, current_index, current_verified, current_complete, keep_last, max_age,
+                          prune_unverified):
+    backups = [rec(i, age, verified, complete) for i, (age, verified, complete) in enumerate(items)]
+    for b in backups:
+        b.manifest_path = f"/backups/{b.id}.manifest.json"
+    current = []
+    if current_index is not None:
+        # this run's backup, made now (or behind: its clock may be the wrong one)
+        mine = rec(900, 0 if current_index % 3 else current_index, current_verified, current_complete)
+        backups.append(mine)
+        current = [mine.id]
+    plan = plan_retention(backups, keep_last=keep_last, max_age_days=max_age, now=NOW,
+                          prune_unverified=prune_unverified, current=current)
+    assert sorted(d.record.id for d in plan.decisions) == sorted(b.id for b in backups)
+    kept = {d.record.id for d in plan.keep}
+    deleted = {d.record.id for d in plan.delete}
+    assert not kept & deleted
+    future = [b for b in backups if b.id not in current and (b.finished_at - NOW).total_seconds() > SKEW]
+    # this run's backup is never deleted by this run's retention
+    assert set(current) <= kept
+    # a future-dated backup is never deleted, and each gets one warning naming its manifest
+    assert not {b.id for b in future} & deleted
+    assert len(plan.warnings) == len(future)
+    for b in future:
+        assert sum(b.manifest_path in w for w in plan.warnings) == 1
+    # the newest verified backup (by its own timestamp, lying or not) is never deleted
+    countable = [b for b in backups if b.countable]
+    if countable:
+        assert max(countable, key=lambda b: (b.finished_at, b.id)).id in kept
+    # a future timestamp never outranks this run's verified backup: with keep_last=1, the only trusted
+    # verified backups that survive are this run's and the newest trusted one
+    trusted = [b for b in countable if b not in future]
+    if keep_last == 1 and current and backups[-1].countable:
+        survivors = {b.id for b in trusted if b.id in kept}
+        newest_trusted = max(trusted, key=lambda b: (b.finished_at, b.id))
+        assert survivors == {current[0], newest_trusted.id}
+    # pick_latest: the newest trusted verified backup, never a future one
+    best, warnings = B.pick_latest(backups, now=NOW)
+    if trusted:
+        assert best is max(trusted, key=lambda b: (b.finished_at, b.id))
+    else:
+        assert best is None
+    assert len(warnings) == len([b for b in future if b.countable])
