@@ -101,16 +101,25 @@ def stamp(value: _dt.datetime) -> str:
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_SAFE_AS_IS = re.compile(r"[A-Za-z0-9_-](?:[A-Za-z0-9._-]*[A-Za-z0-9_-])?\Z")
+SAFE_NAME_MAX = 100
 
 
 def safe_name(name: str) -> str:
-    """``name`` usable in a file name (other characters become ``_``).
+    """``name`` usable in a file name, and distinct for distinct names.
 
-    Two names may map to the same safe name; manifests keep the real ``name``,
-    and :func:`read_manifests` filters on it, so that is harmless.
+    A name of ASCII letters, digits, ``.``, ``_`` and ``-`` (not starting or
+    ending with ``.``, at most :data:`SAFE_NAME_MAX` characters) is used as is:
+    ``appdb`` stays ``appdb``. Any other name (slashes, spaces, quotes,
+    non-ASCII, ``..``, very long) becomes a readable cleaned form, ``+`` and
+    12 hex digits of its UTF-8 sha256 - ``app/db`` gives ``app_db+<hash>``.
+    ``+`` never occurs in a name used as is, so the two forms cannot collide,
+    and names differing only in the characters replaced keep distinct files.
     """
-    cleaned = _UNSAFE.sub("_", name).strip(".")
-    return cleaned or "_"
+    if len(name) <= SAFE_NAME_MAX and _SAFE_AS_IS.match(name):
+        return name
+    cleaned = _UNSAFE.sub("_", name).strip(".")[:60] or "_"
+    return f"{cleaned}+{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
 
 
 def backup_basename(name: str, when: _dt.datetime, suffix: str = "") -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import typing as t
 
+from ansible_collections.runbook.ops.plugins.module_utils._pg_names import table_key
 from ansible_collections.runbook.ops.plugins.module_utils._postgres import PostgresError, sql
 from ansible_collections.runbook.ops.plugins.module_utils._pg_activity import (
     check_thresholds,
@@ -491,6 +492,10 @@ def build_report(module, client) -> dict:
                 rows = cut(rows, _vacuum_key, p["limit"], reverse=False)
             else:
                 rows = cut(rows, DATABASE_FUNCS[section][1], p["limit"])
+            for row in rows:
+                if isinstance(row, dict) and isinstance(row.get("schema"), str) and isinstance(row.get("table"), str):
+                    # one unambiguous key per table (a."b.c" and "a.b".c stay two), like pg_backup's row counts
+                    row["name"] = table_key(row["schema"], row["table"])
             report[section] = rows
         elif section == "wraparound":
             report[section] = jsonable(section_wraparound(client, cluster_conn, p, list(p["databases"] or [])))

@@ -450,6 +450,21 @@ def build_report(client: RedisClient, params: dict) -> dict:
     return report
 
 
+def undo_config(client: RedisClient, applied: list) -> str:
+    """Set back (newest first) the settings a failed run already changed; what happened, in words."""
+    failed = []
+    for node, conn, name, old in reversed(applied):
+        try:
+            client.config_set(name, old, conn)
+        except RedisError as exc:
+            failed.append(f"{name} on {node} ({exc})")
+    if not applied:
+        return "no setting had been changed"
+    if failed:
+        return "could NOT restore " + ", ".join(failed) + " (set them back by hand)"
+    return "the settings already changed were restored: " + ", ".join(f"{n}={o}" for _nd, _c, n, o in applied)
+
+
 def run_maintenance(client: RedisClient, params: dict, check_mode: bool, diff: bool) -> dict:
     """The body of redis_maintenance."""
     desired = dict(params["settings"] or {})
@@ -482,20 +497,25 @@ def run_maintenance(client: RedisClient, params: dict, check_mode: bool, diff: b
             result["changed"] = True
             result["changes"] = {n: {"old": o, "new": v} for n, (o, v) in all_changes.items()}
         if all_changes and not check_mode:
-            for node, conn, plan in plans:
-                for name, (_old, new) in plan.items():
-                    client.config_set(name, new, conn)
-                if plan and params["persist"]:
-                    try:
-                        with client.errors(f"CONFIG REWRITE on {node}"):
-                            conn.config_rewrite()
-                    except RedisError as exc:
-                        if "without a config file" in str(exc).lower():
-                            raise RedisError(
-                                f"persist: the server at {node} runs without a config file, CONFIG REWRITE "
-                                f"cannot save the settings (they are applied in memory): {exc}")
-                        raise
-                    result["persisted"] = True
+            applied: list[tuple[str, t.Any, str, str]] = []  # (node, conn, name, old): undone on failure
+            try:
+                for node, conn, plan in plans:
+                    for name, (old, new) in plan.items():
+                        client.config_set(name, new, conn)
+                        applied.append((node, conn, name, old))
+                    if plan and params["persist"]:
+                        try:
+                            with client.errors(f"CONFIG REWRITE on {node}"):
+                                conn.config_rewrite()
+                        except RedisError as exc:
+                            if "without a config file" in str(exc).lower():
+                                raise RedisError(
+                                    f"persist: the server at {node} runs without a config file, CONFIG REWRITE "
+                                    f"cannot save the settings: {exc}")
+                            raise
+                        result["persisted"] = True
+            except RedisError as exc:
+                raise RedisError(f"{exc}; {undo_config(client, applied)}") from exc
         if diff:
             result["diff"] = {
                 "before": "".join(f"{n}: {o}\n" for n, (o, _v) in sorted(all_changes.items())),

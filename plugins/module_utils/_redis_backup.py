@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import time
 import typing as t
 
@@ -103,10 +104,15 @@ class SaveWaiter:
     def _persistence(self) -> dict:
         return self.client.info("persistence", self.conn)
 
-    def bgsave(self) -> dict:
-        """Start our own BGSAVE; returns INFO keyspace taken atomically with it (MULTI/EXEC)."""
+    def bgsave(self, before_save: t.Callable[[], None] | None = None) -> dict:
+        """Start our own BGSAVE; returns INFO keyspace taken atomically with it (MULTI/EXEC).
+
+        ``before_save`` runs right before each attempt (after any save of someone else finished).
+        """
         deadline = time.monotonic() + self.timeout
         while True:
+            if before_save is not None:
+                before_save()
             before = self._persistence()
             last = lastsave(self.client, self.conn)
             pipe = self.conn.pipeline(transaction=True)
@@ -153,6 +159,134 @@ class SaveWaiter:
             return True
 
         return self._wait(done, deadline, "BGSAVE to finish")
+
+
+class ServerRdbGuard:
+    """Leaves the server's RDB file (``dir``/``dbfilename``) as it was when persistence is off.
+
+    A server with ``save ""`` and ``appendonly no`` has no RDB it means to load: the
+    file BGSAVE writes would be loaded at its next start and bring back keys deleted
+    since. So, with persistence off, :meth:`snapshot` (run right before our BGSAVE)
+    notes whether the file existed and keeps a copy of it (same directory, owner and
+    mode), and :meth:`restore` (run after the copy, also when the module fails) puts
+    that copy back or removes the file our BGSAVE created. With persistence on, the
+    server writes that file itself anyway and it is left alone.
+    """
+
+    def __init__(self, client, runtime, src: str) -> None:
+        self.client = client
+        self.runtime = runtime
+        self.src = src
+        self.aside = os.path.join(os.path.dirname(src), f".runbook-keep-{os.getpid()}-{os.path.basename(src)}")
+        self.persistence = self._persistence()
+        self.existed: bool | None = None
+        self.error: str | None = None
+        self.action = "left in place (the server's persistence is on: it writes this file itself)"
+        if self.persistence == "unknown":
+            self.action = "left in place (CONFIG is disabled: cannot tell whether persistence is off)"
+
+    def _persistence(self) -> str:
+        try:
+            save = self.client.config_get("save")
+            aof = self.client.config_get("appendonly")
+        except RedisError:
+            return "unknown"
+        if save is None or aof is None:
+            return "unknown"
+        return "off" if not str(save).strip() and str(aof).strip() == "no" else "on"
+
+    @property
+    def active(self) -> bool:
+        return self.persistence == "off"
+
+    def _run(self, argv: list[str]) -> int:
+        rc, _out, _err = self.runtime.run(argv)
+        return rc
+
+    def snapshot(self) -> None:
+        if not self.active:
+            return
+        self.restore()  # a second attempt (after waiting for someone else's save): undo the first snapshot
+        if self.runtime.in_container:
+            self.existed = self._run(["test", "-e", self.src]) == 0
+            if self.existed and self._run(["cp", "-p", self.src, self.aside]) != 0:
+                raise RedisError(f"cannot keep a copy of the server's {self.src} in {self.runtime.describe()} "
+                                 "before BGSAVE (persistence is off: it must be put back afterwards)")
+            return
+        self.existed = os.path.lexists(self.src)
+        if self.existed:
+            try:
+                shutil.copy2(self.src, self.aside)
+                st = os.stat(self.src)
+                os.chown(self.aside, st.st_uid, st.st_gid)
+            except OSError as exc:
+                B.discard_partial(self.aside)
+                raise RedisError(f"cannot keep a copy of the server's {self.src} before BGSAVE (persistence is "
+                                 f"off: it must be put back afterwards): {exc}") from exc
+
+    def restore(self) -> None:
+        """Put the server's file back as it was (never raises; the outcome is in :attr:`action`)."""
+        if not self.active or self.existed is None:
+            return
+        existed, self.existed = self.existed, None
+        try:
+            if self.runtime.in_container:
+                ok = self._run(["mv", "-f", self.aside, self.src] if existed else ["rm", "-f", "--", self.src]) == 0
+                if not ok:
+                    raise OSError("the command failed")
+            elif existed:
+                os.replace(self.aside, self.src)
+            elif os.path.lexists(self.src):
+                os.unlink(self.src)
+            self.action = ("put back as it was (persistence is off)" if existed
+                           else "removed (persistence is off: the server would load it at its next start)")
+        except OSError as exc:
+            self.action = f"could not be put back: {exc}"
+            self.error = f"the server's {self.src} could not be put back as it was: {exc}"
+
+    def abort_save(self) -> None:
+        """Our BGSAVE still runs after the module gave up (timeout, error): stop its child with SIGUSR1
+        (the signal Redis itself uses to cancel a save; the server then deletes its temporary file), so
+        it cannot write the server's RDB after :meth:`restore`. Only for a server on this host (its
+        process' working directory is its ``dir``) with persistence off; best effort, never raises."""
+        if not self.active or self.runtime.in_container:
+            return
+        try:
+            pid = int(self.client.info("server").get("process_id"))
+            directory = self.client.config_get("dir")
+            if os.path.realpath(os.readlink(f"/proc/{pid}/cwd")) != os.path.realpath(directory):
+                return
+            for child in _children(pid):
+                with open(f"/proc/{child}/cmdline", "rb") as fh:
+                    if b"redis-rdb-bgsave" in fh.read():
+                        os.kill(child, signal.SIGUSR1)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                if int(self.client.info("persistence").get("rdb_bgsave_in_progress", 0)) == 0:
+                    self.action = "save cancelled; " + self.action
+                    return
+                time.sleep(0.05)
+        except (RedisError, OSError, TypeError, ValueError):
+            return
+
+    def as_dict(self) -> dict:
+        return {"path": self.src, "persistence": self.persistence, "action": self.action}
+
+
+def _children(pid: int) -> list[int]:
+    """Child processes of ``pid`` (from /proc)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 1 and fields[1] == str(pid):
+            out.append(int(entry))
+    return out
 
 
 def verify_rdb(module, path: str, mode: str, tool: str | None) -> tuple[str, bool | None, dict]:
@@ -207,28 +341,40 @@ def run_backup(client, module, params: dict, check_mode: bool) -> dict:
         return result
 
     waiter = SaveWaiter(client, params["timeout"], params["poll_interval"])
-    t0 = time.monotonic()
-    started = waiter.bgsave()
-    persistence = waiter.wait_saved(started)
-    save_seconds = round(time.monotonic() - t0, 3)
-    result["notes"] = waiter.notes
-    keyspace = {str(db): v for db, v in parse_info_keyspace(started["keyspace"]).items()}
-
+    guard = ServerRdbGuard(client, runtime, src)
+    result["server_rdb"] = guard.as_dict()
     try:
-        partial = B.new_partial(final)
+        t0 = time.monotonic()
+        started = waiter.bgsave(guard.snapshot)
         try:
-            if runtime.in_container:
-                runtime.copy_out(src, partial)
-            else:
-                with open(src, "rb") as fin, open(partial, "wb") as fout:
-                    shutil.copyfileobj(fin, fout, 1024 * 1024)
-            method, ok, details = verify_rdb(module, partial, params["verify"], params.get("redis_check_rdb"))
-            B.commit_partial(partial, final, params["owner"], params["group"])
+            persistence = waiter.wait_saved(started)
         except BaseException:
-            B.discard_partial(partial)
+            guard.abort_save()
             raise
-    except (OSError, B.BackupError, RuntimeFailure) as exc:
-        raise RedisError(f"copying {src} to {dest} failed: {exc}")
+        save_seconds = round(time.monotonic() - t0, 3)
+        result["notes"] = waiter.notes
+        keyspace = {str(db): v for db, v in parse_info_keyspace(started["keyspace"]).items()}
+
+        try:
+            partial = B.new_partial(final)
+            try:
+                if runtime.in_container:
+                    runtime.copy_out(src, partial)
+                else:
+                    with open(src, "rb") as fin, open(partial, "wb") as fout:
+                        shutil.copyfileobj(fin, fout, 1024 * 1024)
+                method, ok, details = verify_rdb(module, partial, params["verify"], params.get("redis_check_rdb"))
+                B.commit_partial(partial, final, params["owner"], params["group"])
+            except BaseException:
+                B.discard_partial(partial)
+                raise
+        except (OSError, B.BackupError, RuntimeFailure) as exc:
+            raise RedisError(f"copying {src} to {dest} failed: {exc}")
+    finally:
+        guard.restore()
+        result["server_rdb"] = guard.as_dict()
+    if guard.error:
+        raise RedisError(guard.error + f" (the backup {final} itself was made)")
     finished_at = B.utcnow()
     info = client.info("server")
     manifest = B.new_manifest("redis", name, final, started_at, finished_at, B.file_entries(final, dest), {
@@ -437,6 +583,7 @@ def run_restore(client, module, params: dict, check_mode: bool) -> dict:
     result["stop_seconds"] = _wait(lambda: not _ping(factory)[0], params["wait_timeout"], "the server to stop")
 
     tmp = os.path.join(os.path.dirname(dest), f".runbook-restore-{os.getpid()}-{os.path.basename(dest)}")
+    previous = None
     try:
         with open(src, "rb") as fin, open(tmp, "wb") as fout:
             shutil.copyfileobj(fin, fout, 1024 * 1024)
@@ -444,17 +591,30 @@ def run_restore(client, module, params: dict, check_mode: bool) -> dict:
             os.fsync(fout.fileno())
         os.chown(tmp, uid, gid)
         os.chmod(tmp, mode)
-        if os.path.exists(dest) and params["keep_previous"]:
+        if os.path.exists(dest):
+            # always set aside (a failed restore puts it back); deleted at the end unless keep_previous
             previous = f"{dest}.before-restore-{B.stamp(B.utcnow())}"
             os.replace(dest, previous)
-            result["previous"] = previous
         os.replace(tmp, dest)
         B.fsync_path(os.path.dirname(dest) or ".")
     except OSError as exc:
         B.discard_partial(tmp)
+        if previous and not os.path.exists(dest):
+            os.replace(previous, dest)
         raise RedisError(f"putting {src} in place as {dest} failed: {exc} (the server is stopped)")
     result["owner"] = {"uid": uid, "gid": gid, "mode": oct(mode)}
+    try:
+        _start_and_check(control, factory, params, expected, result)
+    except RedisError as exc:
+        raise RedisError(f"{exc}; {_roll_back(control, factory, params, dest, previous, result)}") from exc
+    if previous and not params["keep_previous"]:
+        os.unlink(previous)
+        previous = None
+    result["previous"] = previous
+    return result
 
+
+def _start_and_check(control: ServerControl, factory, params: dict, expected: dict, result: dict) -> None:
     control.run(control.start_argv, "starting the server")
 
     def ready() -> bool:
@@ -470,4 +630,26 @@ def run_restore(client, module, params: dict, check_mode: bool) -> dict:
         problems = compare_keyspace(expected, actual)
         if problems:
             raise RedisError("restored server's keyspace does not match the manifest: " + "; ".join(problems))
-    return result
+
+
+def _roll_back(control: ServerControl, factory, params: dict, dest: str, previous: str | None, result: dict) -> str:
+    """A failed restore: stop the server, put its previous RDB back (or remove the restored one when
+    there was none) and start it again. What happened, in words (never raises)."""
+    result["rolled_back"] = False
+    try:
+        if _ping(factory)[0]:
+            control.run(control.stop_argv, "stopping the server for the roll-back")
+            _wait(lambda: not _ping(factory)[0], params["wait_timeout"], "the server to stop")
+        if previous:
+            os.replace(previous, dest)
+        elif os.path.exists(dest):
+            os.unlink(dest)
+        B.fsync_path(os.path.dirname(dest) or ".")
+        control.run(control.start_argv, "starting the server after the roll-back")
+        _wait(lambda: _ping(factory)[0], params["wait_timeout"], "the server to start after the roll-back")
+    except (RedisError, OSError) as exc:
+        return (f"rolling back failed: {exc}; the server's previous RDB is "
+                + (f"{previous}" if previous and os.path.exists(previous) else "gone (there was none)"))
+    result["rolled_back"] = True
+    return ("rolled back: the server was restarted with its previous RDB" if previous
+            else "rolled back: the restored RDB was removed (there was none before) and the server restarted")

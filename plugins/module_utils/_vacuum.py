@@ -16,6 +16,7 @@ import time
 import typing as t
 from dataclasses import dataclass, field
 
+from ansible_collections.runbook.ops.plugins.module_utils._pg_names import table_key
 from ansible_collections.runbook.ops.plugins.module_utils._postgres import PostgresError, parse_qualified_name, sql
 
 MODES = ("vacuum", "analyze", "vacuum_analyze", "full")
@@ -100,13 +101,9 @@ def is_system_schema(schema: str) -> bool:
 
 
 def display_name(schema: str, name: str) -> str:
-    """schema.table, quoting a part only when it needs it (for messages and result keys)."""
-    def part(p: str) -> str:
-        if re.match(r"^[a-z_][a-z0-9_$]*$", p):
-            return p
-        return '"' + p.replace('"', '""') + '"'
-
-    return f"{part(schema)}.{part(name)}"
+    """schema.table, quoting a part only when it needs it (for messages and result keys): the one
+    key rule of runbook.ops (:func:`_pg_names.table_key`, also pg_backup's row-count keys)."""
+    return table_key(schema, name)
 
 
 def dead_ratio(dead: int, live: int) -> float:

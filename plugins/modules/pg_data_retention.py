@@ -145,6 +145,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.runbook.ops.plugins.module_utils._durations import parse_duration
+from ansible_collections.runbook.ops.plugins.module_utils._pg_names import table_key
 from ansible_collections.runbook.ops.plugins.module_utils._postgres import (
     PostgresError,
     parse_qualified_name,
@@ -206,7 +207,7 @@ def resolve_table(client, conn, spec) -> tuple[str, str]:
         (schema, spec["name"], spec["column"]),
     )
     if not col:
-        raise PostgresError(f"{spec['where']}.column: column {spec['column']!r} not found in {schema}.{spec['name']}")
+        raise PostgresError(f"{spec['where']}.column: column {spec['column']!r} not found in {table_key(schema, spec['name'])}")
     ctype = col[0]["type"]
     if not ctype.startswith(TIME_TYPES):
         raise PostgresError(f"{spec['where']}.column: {spec['column']!r} is {ctype}, not a timestamp or date")
@@ -225,7 +226,7 @@ def prune_table(client, conn, spec, check_mode: bool, pause: float, max_batches:
         (spec["seconds"],),
     )[0]["cutoff"]
     count_query = sql.SQL("SELECT count(*) AS n FROM {} WHERE {} < %s").format(table, column)
-    result = dict(table=f"{schema}.{spec['name']}", column=spec["column"], cutoff=cutoff.isoformat(),
+    result = dict(table=table_key(schema, spec["name"]), column=spec["column"], cutoff=cutoff.isoformat(),
                   rows=0, batches=0, remaining=0)
     if check_mode:
         result["rows"] = client.query(conn, count_query, (cutoff,))[0]["n"]
@@ -273,7 +274,7 @@ def call_functions(client, conn, names: list[str], check_mode: bool) -> list[dic
         )
         if not found:
             raise PostgresError(f"functions[{i}]: function {text!r} taking no arguments not found")
-        qualified = f"{found[0]['schema']}.{name}"
+        qualified = table_key(found[0]["schema"], name)
         if check_mode:
             out.append(dict(name=qualified, called=False, result=None))
             continue

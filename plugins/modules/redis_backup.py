@@ -22,7 +22,15 @@ description:
     then writes a JSON manifest with its sha256. On a container host the file is copied out of O(container)
     with C(podman cp) / C(docker cp).
   - Retention (O(keep_last), O(max_age_days)) follows the same rules as pg_backup (shared code) - only
-    complete, verified backups count and the newest verified backup is never deleted.
+    complete, verified backups count, the newest verified backup is never deleted and the backup made by
+    this run is never deleted by its own retention. A backup whose manifest is dated more than 5 minutes
+    in the future (a wrong clock, a copied directory) never outranks the new one, never counts and is
+    never deleted; the module warns, naming its manifest.
+  - Leaves the server's RDB file as it found it when the server's persistence is off (C(save "") and
+    C(appendonly no)). Such a server would load the file C(BGSAVE) writes at its next start and bring back
+    keys deleted since, so the module keeps a copy of an existing file before its C(BGSAVE) and puts it
+    back afterwards, or removes the file its C(BGSAVE) created - also when the module fails. With
+    persistence on the file is the server's own and is left alone. See RV(server_rdb).
   - On a Redis Cluster run it against each node (each node writes its own RDB on its own host).
 extends_documentation_fragment:
   - runbook.ops.redis
@@ -126,7 +134,9 @@ name:
   returned: always
   type: str
 retention:
-  description: Retention decisions (keep / delete) with reasons.
+  description:
+    - Retention decisions (keep / delete) with reasons, and C(warnings) about backups dated in the future
+      (each names its manifest).
   returned: always
   type: dict
 deleted:
@@ -139,6 +149,15 @@ leftovers_removed:
   returned: always
   type: list
   elements: dict
+server_rdb:
+  description:
+    - What happened to the server's RDB file after the backup's C(BGSAVE). C(persistence) is C(off)
+      (C(save "") and C(appendonly no)), C(on) or C(unknown) (CONFIG disabled); C(action) says whether
+      the file was removed, put back as it was, or left in place.
+  returned: when a backup was attempted (not in check mode)
+  type: dict
+  sample: {"path": "/var/lib/redis/dump.rdb", "persistence": "off",
+           "action": "removed (persistence is off: the server would load it at its next start)"}
 notes:
   description: What the module waited for (e.g. a background save already in progress).
   returned: always

@@ -17,6 +17,12 @@ description:
     (kept as C(<rdb>.before-restore-<stamp>) unless O(keep_previous=false)), starts the server, waits until
     it answers and has loaded the data, and compares each database's key count with the manifest.
   - Refuses when the server has C(appendonly yes) (it would load the AOF and ignore the RDB).
+  - A failed restore (the server does not start or load the RDB in time, or with O(check_keys) the key
+    counts differ from the manifest) is rolled back - the server is stopped, its previous RDB put back (or
+    the restored one removed when there was none) and started again - and the error says so.
+  - With O(backup_dir), the newest I(trustworthy) backup is used: complete, verified and not dated more than
+    5 minutes in the future. A future-dated backup (a wrong clock, a copied directory) is passed over with
+    a warning naming its manifest; give it as O(src) to restore it anyway.
   - When the server is already down, give O(rdb_path) and the module restores without asking it first.
 extends_documentation_fragment:
   - runbook.ops.redis
@@ -32,7 +38,9 @@ options:
     description: The backup RDB file (its C(.manifest.json) must be next to it).
     type: path
   backup_dir:
-    description: Restore the newest verified backup of series O(name) from this directory (when O(src) is not given).
+    description:
+      - Restore the newest trustworthy (complete, verified, not future-dated) backup of series O(name) from this
+        directory (when O(src) is not given).
     type: path
   name:
     description: Backup series name (see redis_backup). Default C(redis-<login_port>).
@@ -58,7 +66,9 @@ options:
     description: Group of the restored file (default as for O(owner)).
     type: str
   keep_previous:
-    description: Keep the replaced RDB as C(<rdb_path>.before-restore-<stamp>).
+    description:
+      - Keep the replaced RDB as C(<rdb_path>.before-restore-<stamp>). It is set aside during the restore in
+        any case (a failed restore puts it back) and deleted at the end when V(false).
     type: bool
     default: true
   wait_timeout:

@@ -130,8 +130,8 @@ def test_space_check(tmp_path):
 
 
 def test_names_and_times():
-    assert B.safe_name("a/b c") == "a_b_c"
-    assert B.safe_name("..") == "_"
+    assert B.safe_name("appdb") == "appdb" and B.safe_name("app-db_2.x") == "app-db_2.x"
+    assert B.safe_name("a/b c").startswith("a_b_c+") and B.safe_name("..").startswith("_+")
     assert B.parse_time(B.format_time(T0)) == T0
     assert B.backup_basename("db", T0, ".dump") == "db-20261123T120000_000000Z.dump"
 
@@ -143,3 +143,29 @@ def test_kind_details_key(tmp_path):
     m = B.new_manifest("files", "x", final, T0, T0, B.file_entries(final, str(tmp_path)), {"file_count": 1})
     assert isinstance(m["files"], list) and m["archive"] == {"file_count": 1}
     assert B.details_key("postgres") == "postgres" and B.details_key("redis") == "redis"
+
+
+# -- issue 15: names that collide ------------------------------------------------
+HOSTILE_NAMES = ["app/db", "app_db", "app db", "app.db", "app..db", "../etc", ".hidden", "trailing.", "a\\b",
+                 "caf\u00e9", "cafe\u0301", "\u65e5\u672c", "x" * 300, "x" * 301, 'quo"te', "new\nline", "", "-", "+x",
+                 "a_b+0123456789ab"]
+
+
+def test_safe_names_are_distinct_and_safe():
+    out = [B.safe_name(n) for n in HOSTILE_NAMES]
+    assert len(set(out)) == len(out), dict(zip(HOSTILE_NAMES, out))
+    for safe in out:
+        assert safe and safe not in (".", "..") and "/" not in safe and "\0" not in safe
+        assert safe.isascii() and not safe.startswith(".") and len(safe) <= 120
+        assert all(c.isalnum() or c in "._-+" for c in safe)
+
+
+def test_hostile_names_get_their_own_backups(tmp_path):
+    d = str(tmp_path)
+    names = ["app/db", "app_db", "app db", "caf\u00e9", "caf_"]
+    for i, name in enumerate(names):
+        make_backup(d, name, T0, data=name.encode())
+    assert len([p for p in os.listdir(d) if p.endswith(".dump")]) == len(names)
+    for name in names:
+        recs = B.read_manifests(d, "postgres", name)
+        assert len(recs) == 1 and open(recs[0].path, "rb").read() == name.encode()

@@ -11,7 +11,7 @@ from harness.net import free_port
 
 from pgbk_helpers import backup_args
 
-EXPECTED_COUNTS = {"public.items": 1000, 'Sales.Order "Lines"': 321, "public.empty_one": 0}
+EXPECTED_COUNTS = {"public.items": 1000, '"Sales"."Order ""Lines"""': 321, "public.empty_one": 0}
 
 
 def load(path):

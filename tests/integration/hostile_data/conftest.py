@@ -1,0 +1,90 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Fixtures of the hostile-data suite (issue 15): real PostgreSQL (the session server) and
+private real Redis servers, a fresh database and a backup directory per test."""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+
+import pytest
+from harness.redis import RedisServer
+
+_seq = itertools.count()
+
+
+@pytest.fixture
+def fresh_redis():
+    """A private Redis server per test (persistence off, like the harness default); stopped at the end."""
+    servers: list[RedisServer] = []
+
+    def make(extra_config: str = "") -> RedisServer:
+        srv = RedisServer(extra_config=extra_config).start()
+        servers.append(srv)
+        return srv
+
+    try:
+        yield make
+    finally:
+        for srv in servers:
+            srv.stop()
+
+
+@pytest.fixture
+def restartable_redis(fresh_redis):
+    """A Redis server plus real stop/start argv lists (redis-cli SHUTDOWN NOSAVE / redis-server --daemonize)."""
+    srv = fresh_redis()
+    pidfile = os.path.join(srv.basedir, "restarted.pid")
+    commands = {
+        "stop_command": ["redis-cli", "-p", str(srv.port), "shutdown", "nosave"],
+        "start_command": ["redis-server", os.path.join(srv.basedir, "redis.conf"), "--daemonize", "yes",
+                          "--pidfile", pidfile],
+    }
+    try:
+        yield srv, commands
+    finally:
+        if os.path.exists(pidfile):
+            with open(pidfile, encoding="utf-8") as fh:
+                pid = int(fh.read().strip())
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.fixture
+def fresh_db(pg):
+    """A new empty database name on the session server; dropped at the end (with any it names in `extra`)."""
+    made: list[str] = []
+
+    def make(prefix: str = "hd") -> str:
+        name = f"{prefix}_{os.getpid()}_{next(_seq)}"
+        pg.psql(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        return name
+
+    make.made = made
+    try:
+        yield make
+    finally:
+        for name in made:
+            pg.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def backup_dir(tmp_path):
+    return str(tmp_path / "backups")
+
+
+def shift_manifest(manifest_path: str, days: float) -> None:
+    """Move a manifest's dates ``days`` into the future (a host whose clock was wrong)."""
+    import datetime as dt
+
+    with open(manifest_path, encoding="utf-8") as fh:
+        data = json.load(fh)
+    for key in ("started_at", "finished_at"):
+        when = dt.datetime.fromisoformat(data[key].replace("Z", "+00:00")) + dt.timedelta(days=days)
+        data[key] = when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    with open(manifest_path, "w", encoding="utf-8") as fh:
+        json.dump(data, fh)
