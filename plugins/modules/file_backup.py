@@ -32,21 +32,27 @@ attributes:
     support: none
 options:
   name:
-    description: Name of the backup series (file name prefix, and the key retention groups by).
+    description:
+      - Name of the backup series (file name prefix, and the key retention groups by), taken whole.
+      - Any string works; a name with characters other than ASCII letters, digits, C(.), C(_) and C(-) gets a
+        file name prefix of its cleaned form plus C(+) and a short hash, so two names never share files.
     type: str
     required: true
   paths:
-    description: Files and directories to archive (absolute paths). Each is stored under its absolute path
-      without the leading C(/).
-    type: list
-    elements: path
+    description:
+      - Files and directories to archive (absolute paths). Each is stored under its absolute path
+        without the leading C(/).
+      - Give a YAML list. A single path without a comma is taken as a list of that one path; a string with a
+        comma is refused (Ansible would split it at its commas), never split. C(~) and C($VAR) are expanded.
+    type: raw
     required: true
   exclude:
     description:
       - Glob patterns (C(fnmatch)) of entries to skip. A pattern without C(/) matches any file or directory name
         at any depth (C(node_modules), C(*.log)); a pattern with C(/) matches the full path.
-    type: list
-    elements: str
+      - Give a YAML list. A single pattern without a comma is taken as a list of that one pattern; a string
+        with a comma is refused (Ansible would split it at its commas), never split.
+    type: raw
     default: []
   backup_dir:
     description: Directory that receives the archives (created with mode 0700 if missing).
@@ -141,6 +147,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.runbook.ops.plugins.module_utils import _backup as B
+from ansible_collections.runbook.ops.plugins.module_utils._options import OptionError, whole_list
 from ansible_collections.runbook.ops.plugins.module_utils._runtime import pipe_process
 
 SUFFIX = {"gzip": ".tar.gz", "zstd": ".tar.zst"}
@@ -363,8 +370,8 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             name=dict(type="str", required=True),
-            paths=dict(type="list", elements="path", required=True),
-            exclude=dict(type="list", elements="str", default=[]),
+            paths=dict(type="raw", required=True),
+            exclude=dict(type="raw", default=[]),
             backup_dir=dict(type="path", required=True),
             compression=dict(type="str", default="gzip", choices=["gzip", "zstd"]),
             compression_level=dict(type="int"),
@@ -378,6 +385,11 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
+    try:
+        module.params["paths"] = whole_list(module.params["paths"], "paths", path=True)
+        module.params["exclude"] = whole_list(module.params["exclude"], "exclude")
+    except OptionError as exc:
+        module.fail_json(msg=str(exc))
     try:
         result = run(module)
     except B.BackupError as exc:

@@ -44,34 +44,46 @@ options:
         state change. Omit to match no idle-in-transaction session.
     type: float
   databases:
-    description: Only sessions connected to these databases (unknown names fail the task). Empty means all.
-    type: list
-    elements: str
+    description:
+      - Only sessions connected to these databases (unknown names fail the task). Empty means all.
+      - Give a YAML list. A single string without a comma is taken as a list of that one string; a string
+        with a comma is refused (Ansible would split it at its commas; names may contain commas).
+    type: raw
     default: []
   users:
-    description: Only sessions of these roles. Empty means all.
-    type: list
-    elements: str
+    description:
+      - Only sessions of these roles. Empty means all.
+      - Give a YAML list. A single string without a comma is taken as a list of that one string; a string
+        with a comma is refused (Ansible would split it at its commas; names may contain commas).
+    type: raw
     default: []
   application_names:
-    description: Only sessions with exactly these C(application_name) values. Empty means all.
-    type: list
-    elements: str
+    description:
+      - Only sessions with exactly these C(application_name) values. Empty means all.
+      - Give a YAML list. A single string without a comma is taken as a list of that one string; a string
+        with a comma is refused (Ansible would split it at its commas; names may contain commas).
+    type: raw
     default: []
   exclude_databases:
-    description: Never sessions connected to these databases.
-    type: list
-    elements: str
+    description:
+      - Never sessions connected to these databases.
+      - Give a YAML list. A single string without a comma is taken as a list of that one string; a string
+        with a comma is refused (Ansible would split it at its commas; names may contain commas).
+    type: raw
     default: []
   exclude_users:
-    description: Never sessions of these roles (for example replication or backup roles).
-    type: list
-    elements: str
+    description:
+      - Never sessions of these roles (for example replication or backup roles).
+      - Give a YAML list. A single string without a comma is taken as a list of that one string; a string
+        with a comma is refused (Ansible would split it at its commas; names may contain commas).
+    type: raw
     default: []
   exclude_application_names:
-    description: Never sessions with these C(application_name) values (for example C(pg_dump)).
-    type: list
-    elements: str
+    description:
+      - Never sessions with these C(application_name) values (for example C(pg_dump)).
+      - Give a YAML list. A single string without a comma is taken as a list of that one string; a string
+        with a comma is refused (Ansible would split it at its commas; names may contain commas).
+    type: raw
     default: []
   query_max_length:
     description: Query texts in the result are cut to this many characters (at least 1).
@@ -212,7 +224,11 @@ backend_pid:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.runbook.ops.plugins.module_utils._postgres import postgres_argument_spec, run_with_client
+from ansible_collections.runbook.ops.plugins.module_utils._options import OptionError, whole_list
 from ansible_collections.runbook.ops.plugins.module_utils._pg_activity import ACTIONS, run_activity
+
+FILTER_OPTIONS = ("databases", "users", "application_names", "exclude_databases", "exclude_users",
+                  "exclude_application_names")
 
 
 def main() -> None:
@@ -221,12 +237,12 @@ def main() -> None:
         action=dict(type="str", choices=list(ACTIONS), default="report"),
         min_duration_seconds=dict(type="float"),
         idle_in_transaction_seconds=dict(type="float"),
-        databases=dict(type="list", elements="str", default=[]),
-        users=dict(type="list", elements="str", default=[]),
-        application_names=dict(type="list", elements="str", default=[]),
-        exclude_databases=dict(type="list", elements="str", default=[]),
-        exclude_users=dict(type="list", elements="str", default=[]),
-        exclude_application_names=dict(type="list", elements="str", default=[]),
+        databases=dict(type="raw", default=[]),
+        users=dict(type="raw", default=[]),
+        application_names=dict(type="raw", default=[]),
+        exclude_databases=dict(type="raw", default=[]),
+        exclude_users=dict(type="raw", default=[]),
+        exclude_application_names=dict(type="raw", default=[]),
         query_max_length=dict(type="int", default=500),
     )
     module = AnsibleModule(
@@ -234,6 +250,11 @@ def main() -> None:
         supports_check_mode=True,
         required_one_of=[("min_duration_seconds", "idle_in_transaction_seconds")],
     )
+    try:
+        for option in FILTER_OPTIONS:
+            module.params[option] = whole_list(module.params[option], option)
+    except OptionError as exc:
+        module.fail_json(msg=str(exc))
     run_with_client(module, lambda client: run_activity(module, client))
 
 

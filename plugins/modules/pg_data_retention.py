@@ -35,7 +35,9 @@ options:
     type: str
     required: true
   tables:
-    description: Tables to prune.
+    description:
+      - Tables to prune, a YAML list of dicts. Each O(tables[].table) is taken whole (one name, never split
+        at commas).
     type: list
     elements: dict
     default: []
@@ -74,8 +76,9 @@ options:
     description:
       - Functions to call after pruning, e.g. C(cleanup_expired_cache) or C(app.purge_sessions).
       - Called without arguments as C(SELECT fn()); the result is returned as text.
-    type: list
-    elements: str
+      - Give a YAML list. A single string without a comma is taken as a list of that one function; a string
+        with a comma is refused (Ansible would split it at its commas), never split.
+    type: raw
     default: []
 """
 
@@ -145,6 +148,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.runbook.ops.plugins.module_utils._durations import parse_duration
+from ansible_collections.runbook.ops.plugins.module_utils._options import OptionError, whole_list
 from ansible_collections.runbook.ops.plugins.module_utils._pg_names import table_key
 from ansible_collections.runbook.ops.plugins.module_utils._postgres import (
     PostgresError,
@@ -160,6 +164,10 @@ TIME_TYPES = ("timestamp with time zone", "timestamp without time zone", "date")
 def validate(module) -> list[dict]:
     """Check options before connecting; every message names the option."""
     p = module.params
+    try:
+        p["functions"] = whole_list(p["functions"], "functions")
+    except OptionError as exc:
+        module.fail_json(msg=str(exc))
     if p["batch_size"] < 1:
         module.fail_json(msg=f"batch_size must be at least 1, got {p['batch_size']}")
     if p["batch_pause"] < 0:
@@ -296,7 +304,7 @@ def main() -> None:
         batch_size=dict(type="int", default=5000),
         batch_pause=dict(type="float", default=0),
         max_batches=dict(type="int", default=0),
-        functions=dict(type="list", elements="str", default=[]),
+        functions=dict(type="raw", default=[]),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     specs = validate(module)

@@ -43,9 +43,15 @@ options:
     description:
       - Glob patterns as Redis C(SCAN MATCH) reads them (C(*), C(?), C([a-z]), C(\\) escapes).
       - A key matching several patterns is counted under the first one.
-    type: list
-    elements: str
-    aliases: [pattern]
+      - Give a YAML list of strings. A single string without a comma is taken as a list of that one
+        pattern; a string with a comma is refused (Ansible would split it at its commas, and the string
+        C(report:2026,11:*) would purge C(11:*)). Use O(pattern) for one pattern.
+    type: raw
+  pattern:
+    description:
+      - One glob pattern, taken whole (commas included); the same as O(patterns) with one element.
+      - Mutually exclusive with O(patterns).
+    type: str
   allow_all:
     description: Allow a pattern that matches every key (it still goes through SCAN and the filters).
     type: bool
@@ -182,6 +188,7 @@ max_keys_reached:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.runbook.ops.plugins.module_utils._options import OptionError, whole_list
 from ansible_collections.runbook.ops.plugins.module_utils._redis import redis_argument_spec, run_with_client
 from ansible_collections.runbook.ops.plugins.module_utils._redis_purge import run_flushdb, run_purge
 
@@ -190,7 +197,8 @@ def main() -> None:
     spec = redis_argument_spec()
     spec.update(
         action=dict(type="str", choices=["purge", "flushdb"], default="purge"),
-        patterns=dict(type="list", elements="str", aliases=["pattern"]),
+        patterns=dict(type="raw"),
+        pattern=dict(type="str"),
         allow_all=dict(type="bool", default=False),
         confirm_flushdb=dict(type="bool", default=False),
         type=dict(type="str", choices=["string", "list", "set", "zset", "hash", "stream"]),
@@ -208,9 +216,13 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=spec,
         supports_check_mode=True,
-        mutually_exclusive=[("no_ttl", "ttl_above"), ("no_ttl", "ttl_below")],
+        mutually_exclusive=[("no_ttl", "ttl_above"), ("no_ttl", "ttl_below"), ("pattern", "patterns")],
     )
     p = module.params
+    try:
+        p["patterns"] = [p["pattern"]] if p["pattern"] is not None else whole_list(p["patterns"], "patterns", "pattern")
+    except OptionError as exc:
+        module.fail_json(msg=str(exc))
     for name in ("scan_count", "batch_size"):
         if p[name] < 1:
             module.fail_json(msg=f"{name} must be at least 1 (got {p[name]})")

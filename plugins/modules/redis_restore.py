@@ -20,8 +20,8 @@ description:
   - A failed restore (the server does not start or load the RDB in time, or with O(check_keys) the key
     counts differ from the manifest) is rolled back - the server is stopped, its previous RDB put back (or
     the restored one removed when there was none) and started again - and the error says so.
-  - With O(backup_dir), the newest I(trustworthy) backup is used: complete, verified and not dated more than
-    5 minutes in the future. A future-dated backup (a wrong clock, a copied directory) is passed over with
+  - With O(backup_dir), the newest I(trustworthy) backup is used (complete, verified and not dated more than
+    5 minutes in the future). A future-dated backup (a wrong clock, a copied directory) is passed over with
     a warning naming its manifest; give it as O(src) to restore it anyway.
   - When the server is already down, give O(rdb_path) and the module restores without asking it first.
 extends_documentation_fragment:

@@ -77,8 +77,13 @@ def backup_dir(tmp_path):
     return str(tmp_path / "backups")
 
 
-def shift_manifest(manifest_path: str, days: float) -> None:
-    """Move a manifest's dates ``days`` into the future (a host whose clock was wrong)."""
+@pytest.fixture
+def shift_manifest():
+    """shift_manifest(path, days): move a manifest's dates ``days`` into the future (a wrong clock)."""
+    return _shift_manifest
+
+
+def _shift_manifest(manifest_path: str, days: float) -> None:
     import datetime as dt
 
     with open(manifest_path, encoding="utf-8") as fh:

@@ -60,7 +60,7 @@ def test_batches_delete_exactly_the_old_rows_then_idempotent(pg, db, ansible_mod
     assert by_table["public.audit_log"]["batches"] == 5  # 4 full batches of 25 and one of 10
     assert by_table["jobs.finished"]["rows"] == 20
     assert by_table["jobs.finished"]["batches"] == 3
-    assert by_table['public.odd "name"']["rows"] == 18
+    assert by_table['public."odd ""name"""']["rows"] == 18
     assert r["total_rows"] == 148
     assert count(pg, "SELECT count(*) FROM audit_log") == 90
     assert count(pg, "SELECT (min(created_at) > now() - interval '90 days')::int FROM audit_log") == 1

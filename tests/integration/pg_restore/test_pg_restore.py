@@ -111,8 +111,9 @@ def test_plain_sql_error_fails_and_commits_nothing(pg, ansible_module, restore_d
     made.append(target)
     res = ansible_module("pg_restore", restore_args(pg, backup=bad_path, target_database=target, create=True))
     assert res.failed and "this_is_not_sql" in res["msg"] and "ON_ERROR_STOP" in " ".join(res["commands"][0])
-    # single transaction: nothing of the dump was committed
-    assert pg.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", database=target) == "0"
+    # single transaction: nothing of the dump was committed; and the database the run created is dropped again
+    assert "created was dropped" in res["msg"] and res["dropped_database"] is True
+    assert pg.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{target}'") == "0"
 
 
 def test_row_count_mismatch_fails(pg, ansible_module, restore_db, backup_dir):
@@ -166,4 +167,4 @@ def test_latest_without_verified_backup(pg, ansible_module, restore_db, backup_d
     db, _made = restore_db
     ansible_module("pg_backup", backup_args(pg, backup_dir, db, verify="none"))
     res = ansible_module("pg_restore", restore_args(pg, backup="latest", backup_dir=backup_dir, database=db))
-    assert res.failed and "no complete, verified backup" in res["msg"]
+    assert res.failed and "no trustworthy backup" in res["msg"]
