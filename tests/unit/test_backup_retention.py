@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import pytest
 from hypothesis import given, settings
@@ -74,7 +75,8 @@ def test_bad_settings(kwargs):
 
 backup_sets = st.lists(
     st.tuples(
-        st.floats(min_value=-2, max_value=1000, allow_nan=False),  # age in days (negative: clock skew)
+        # age in days; negative: a clock a little ahead, within the trusted skew (further ahead: test_clock_properties)
+        st.floats(min_value=-0.99 * B.CLOCK_SKEW_SECONDS / 86400, max_value=1000, allow_nan=False),
         st.booleans(),  # verified
         st.booleans(),  # complete
     ),
@@ -230,3 +232,23 @@ def test_clock_properties(items, current_index, current_verified, current_comple
     else:
         assert best is None
     assert len(warnings) == len([b for b in future if b.countable])
+
+
+def test_run_report_files_use_the_same_engine(tmp_path):
+    from ansible_collections.runbook.ops.plugins.module_utils import _run_report as R
+
+    now = B.utcnow()
+
+    def st_(days):
+        return (now + dt.timedelta(days=days)).strftime("%Y%m%dT%H%M%SZ")
+
+    future, old1, old2, new = st_(365), st_(-2), st_(-1), st_(0)
+    for s in (future, old1, old2):
+        for p in R.run_report_paths(str(tmp_path), "weekly", s):
+            open(p, "w").close()
+    doomed = R.plan_retention(str(tmp_path), "weekly", 1, new)
+    assert sorted(os.path.basename(p) for p in doomed) == sorted(
+        os.path.basename(p) for s in (old1, old2) for p in R.run_report_paths(str(tmp_path), "weekly", s))
+    # without the new run's stamp the newest trustworthy run is kept, the future one too
+    doomed = R.plan_retention(str(tmp_path), "weekly", 1)
+    assert {os.path.basename(p) for p in doomed} == {os.path.basename(p) for p in R.run_report_paths(str(tmp_path), "weekly", old1)}

@@ -101,3 +101,28 @@ def test_redis_maintenance_restores_config_when_it_fails(fresh_redis, ansible_mo
                                                  settings={"hz": 37, "maxmemory-samples": 0}))
     assert r.failed and "maxmemory-samples" in r["msg"] and "restored" in r["msg"], r.result
     assert {k: c.config_get(k)[k] for k in names} == before
+
+
+def test_failed_redis_restore_rolls_back_to_the_previous_rdb(restartable_redis, backup_dir, ansible_module):
+    import json
+
+    srv, commands = restartable_redis
+    c = srv.client()
+    c.mset({f"bk:{i}": "1" for i in range(10)})
+    bk = ansible_module("redis_backup", dict(srv.conn_args(), backup_dir=backup_dir, name="rb"))
+    assert not bk.failed, bk.result
+    # the server's current data, saved (its RDB is what a roll-back must bring back)
+    c.flushall()
+    c.mset({f"cur:{i}": "1" for i in range(3)})
+    c.save()
+    # a manifest claiming one key more than the RDB holds: the restore's check fails
+    with open(bk["backup"]["manifest"], encoding="utf-8") as fh:
+        manifest = json.load(fh)
+    manifest["redis"]["keyspace"]["0"]["keys"] = 11
+    with open(bk["backup"]["manifest"], "w", encoding="utf-8") as fh:
+        json.dump(manifest, fh)
+    r = ansible_module("redis_restore", dict(srv.conn_args(), src=bk["backup"]["path"], **commands))
+    assert r.failed and "10 keys after restore, manifest says 11" in r["msg"] and "rolled back" in r["msg"], r.result
+    c2 = srv.client()
+    assert c2.dbsize() == 3 and c2.exists("cur:0") and not c2.exists("bk:0")
+    assert not [f for f in os.listdir(srv.basedir) if ".before-restore-" in f or f.startswith(".runbook-restore-")]
