@@ -19,9 +19,14 @@ here, so every kind of backup gets the same guarantees:
   (``kind`` is ``postgres``, ``redis`` or ``files``) and kind-specific data is
   nested under the kind's key (``archive`` for ``files``; :func:`details_key`). It is written last, atomically.
 * **Retention.** :func:`plan_retention` decides what to keep and delete, with a
-  reason for each backup. Only complete, verified backups count; the newest
-  verified backup is never deleted; unverified ones never count toward
-  ``keep_last``. Files without our manifest are never touched.
+  reason for each backup - the one engine for pg, redis and file backups and
+  run_report's report files. Only complete, verified backups count; the newest
+  verified backup is never deleted; the backups made by this run (``current``)
+  are never deleted; a backup dated more than :data:`CLOCK_SKEW_SECONDS` in the
+  future never outranks them, is kept and warned about (naming its manifest);
+  unverified ones never count toward ``keep_last``. Files without our manifest
+  are never touched. :func:`pick_latest` / :func:`latest_verified` give the
+  most recent *trustworthy* backup (what ``latest`` restores).
 * **Leftovers.** :func:`find_leftovers` finds ``.partial-*`` entries left by
   killed runs (skipping those whose writing process is still alive) and
   manifests whose data is gone; :func:`remove_leftover` removes them.

@@ -18,6 +18,9 @@ description:
     rename), the sha256 checksum, the JSON manifest (C(kind=files), with file count, bytes and paths) and
     retention (O(keep_last), O(max_age_days) over complete, verified archives of the same O(name); the newest
     verified one is never deleted; files without a manifest of ours are never touched).
+  - The archive made by a run is never deleted by that run's retention. An archive whose manifest is dated
+    more than 5 minutes in the future (a wrong clock, a copied directory) never outranks it, never counts
+    toward O(keep_last) and is never deleted; the module warns, naming its manifest.
   - Archives are created with mode 0600, since they often hold secrets (C(.env) files, keys).
   - O(verify=read) reads the whole archive back (every member, every byte, after decompression) and compares
     the file count and bytes with what was archived.
@@ -122,7 +125,7 @@ would_create:
   returned: check mode
   type: dict
 retention:
-  description: The C(keep) and C(delete) decisions with reasons.
+  description: The C(keep) and C(delete) decisions with reasons, and C(warnings) about future-dated archives.
   returned: always
   type: dict
 deleted:

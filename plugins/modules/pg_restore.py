@@ -12,15 +12,21 @@ short_description: Restore a checksummed pg_backup backup and check its row coun
 version_added: 0.1.0
 author: runbook.ops maintainers (@runbook-ops)
 description:
-  - Restores a backup made by M(runbook.ops.pg_backup), either a given one or the C(latest) complete, verified
-    backup of a database found through the manifests in O(backup_dir). Files without a manifest and partial
-    leftovers of interrupted runs are never picked.
+  - Restores a backup made by M(runbook.ops.pg_backup), either a given one or the C(latest) trustworthy backup
+    of a database found through the manifests in O(backup_dir) - the newest one that is complete, verified and
+    not dated more than 5 minutes in the future. A future-dated backup (a host whose clock was wrong, a
+    copied directory) is passed over with a warning naming its manifest; give its path to restore it anyway.
+    Files without a manifest and partial leftovers of interrupted runs are never picked.
   - Re-checks every sha256 of the backup first and refuses to restore on a mismatch.
   - Plain SQL backups run through C(psql -v ON_ERROR_STOP=1 --single-transaction), so any SQL error fails the task
     and nothing is committed. Custom, directory and tar backups run through C(pg_restore --exit-on-error)
     (with O(jobs) in parallel, otherwise in a single transaction).
   - After restoring, compares every table's row count with the counts the manifest recorded in the dump's
-    snapshot and fails on differences (O(compare_row_counts)).
+    snapshot and fails on differences (O(compare_row_counts)). Tables are keyed C(schema.table) with each part
+    double-quoted when it is not plain lower-case ASCII (C(a."b.c") and C("a.b".c) are two tables); manifests
+    written before this rule (unquoted keys) are compared in their own form.
+  - A failed restore (tool error or row count differences) drops the database it created (O(create)), so the
+    server is left as it was; RV(dropped_database) says so.
   - The password reaches the tools only through C(PGPASSWORD) in their environment.
 extends_documentation_fragment:
   - runbook.ops.postgres
@@ -35,8 +41,8 @@ attributes:
 options:
   backup:
     description:
-      - Path of the backup file or directory (or of its C(.manifest.json)), or C(latest) for the newest complete,
-        verified backup of O(database) in O(backup_dir).
+      - Path of the backup file or directory (or of its C(.manifest.json)), or C(latest) for the newest
+        trustworthy (complete, verified, not future-dated) backup of O(database) in O(backup_dir).
     type: str
     required: true
   backup_dir:
@@ -127,6 +133,10 @@ target_database:
 created_database:
   description: Whether the target database was (would be) created.
   returned: success
+  type: bool
+dropped_database:
+  description: Whether the restore failed and the database it had created was dropped again.
+  returned: when the target database was looked up
   type: bool
 checksum:
   description: C(ok) when every sha256 matched.
