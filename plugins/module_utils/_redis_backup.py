@@ -206,7 +206,8 @@ class ServerRdbGuard:
     def snapshot(self) -> None:
         if not self.active:
             return
-        self.restore()  # a second attempt (after waiting for someone else's save): undo the first snapshot
+        # a second attempt, after waiting for someone else's save: that save's file is the state to keep
+        self._discard()
         if self.runtime.in_container:
             self.existed = self._run(["test", "-e", self.src]) == 0
             if self.existed and self._run(["cp", "-p", self.src, self.aside]) != 0:
@@ -223,6 +224,15 @@ class ServerRdbGuard:
                 B.discard_partial(self.aside)
                 raise RedisError(f"cannot keep a copy of the server's {self.src} before BGSAVE (persistence is "
                                  f"off: it must be put back afterwards): {exc}") from exc
+
+    def _discard(self) -> None:
+        """Forget an earlier snapshot (its copy is removed)."""
+        if self.existed:
+            if self.runtime.in_container:
+                self._run(["rm", "-f", "--", self.aside])
+            else:
+                B.discard_partial(self.aside)
+        self.existed = None
 
     def restore(self) -> None:
         """Put the server's file back as it was (never raises; the outcome is in :attr:`action`)."""
@@ -606,7 +616,7 @@ def run_restore(client, module, params: dict, check_mode: bool) -> dict:
     try:
         _start_and_check(control, factory, params, expected, result)
     except RedisError as exc:
-        raise RedisError(f"{exc}; {_roll_back(control, factory, params, dest, previous, result)}") from exc
+        raise RedisError(f"{exc}; {_roll_back(control, factory, params, dest, previous)}") from exc
     if previous and not params["keep_previous"]:
         os.unlink(previous)
         previous = None
@@ -632,10 +642,9 @@ def _start_and_check(control: ServerControl, factory, params: dict, expected: di
             raise RedisError("restored server's keyspace does not match the manifest: " + "; ".join(problems))
 
 
-def _roll_back(control: ServerControl, factory, params: dict, dest: str, previous: str | None, result: dict) -> str:
+def _roll_back(control: ServerControl, factory, params: dict, dest: str, previous: str | None) -> str:
     """A failed restore: stop the server, put its previous RDB back (or remove the restored one when
-    there was none) and start it again. What happened, in words (never raises)."""
-    result["rolled_back"] = False
+    there was none) and start it again. What happened, in words, for the error message (never raises)."""
     try:
         if _ping(factory)[0]:
             control.run(control.stop_argv, "stopping the server for the roll-back")
@@ -650,6 +659,5 @@ def _roll_back(control: ServerControl, factory, params: dict, dest: str, previou
     except (RedisError, OSError) as exc:
         return (f"rolling back failed: {exc}; the server's previous RDB is "
                 + (f"{previous}" if previous and os.path.exists(previous) else "gone (there was none)"))
-    result["rolled_back"] = True
     return ("rolled back: the server was restarted with its previous RDB" if previous
             else "rolled back: the restored RDB was removed (there was none before) and the server restarted")

@@ -154,7 +154,7 @@ server_rdb:
     - What happened to the server's RDB file after the backup's C(BGSAVE). C(persistence) is C(off)
       (C(save "") and C(appendonly no)), C(on) or C(unknown) (CONFIG disabled); C(action) says whether
       the file was removed, put back as it was, or left in place.
-  returned: when a backup was attempted (not in check mode)
+  returned: success, not check mode
   type: dict
   sample: {"path": "/var/lib/redis/dump.rdb", "persistence": "off",
            "action": "removed (persistence is off: the server would load it at its next start)"}

@@ -80,6 +80,8 @@ def test_waits_for_a_save_already_running(srv, backup_dir, ansible_module):
     assert any("already running" in n for n in r["notes"])
     assert c.info("persistence")["rdb_saves"] == 2
     assert r["backup"]["total_keys"] == 5000 and r["backup"]["verified"] == "passed"
+    # persistence is off: the file the user's own BGSAVE wrote is put back, not removed (issue 15)
+    assert r["server_rdb"]["action"].startswith("put back") and os.path.exists(os.path.join(srv.basedir, "dump.rdb"))
 
 
 def test_timeout(srv, backup_dir, ansible_module):
