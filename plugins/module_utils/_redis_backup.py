@@ -167,8 +167,8 @@ class ServerRdbGuard:
     A server with ``save ""`` and ``appendonly no`` has no RDB it means to load: the
     file BGSAVE writes would be loaded at its next start and bring back keys deleted
     since. So, with persistence off, :meth:`snapshot` (run right before our BGSAVE)
-    notes whether the file existed and keeps a copy of it (same directory, owner and
-    mode), and :meth:`restore` (run after the copy, also when the module fails) puts
+    notes whether the file existed and keeps it under another name (a hard link, or a
+    copy with the same owner and mode), and :meth:`restore` (run after the copy, also when the module fails) puts
     that copy back or removes the file our BGSAVE created. With persistence on, the
     server writes that file itself anyway and it is left alone.
     """
@@ -210,16 +210,22 @@ class ServerRdbGuard:
         self._discard()
         if self.runtime.in_container:
             self.existed = self._run(["test", "-e", self.src]) == 0
-            if self.existed and self._run(["cp", "-p", self.src, self.aside]) != 0:
+            if self.existed and self._run(["ln", "-f", self.src, self.aside]) != 0 \
+                    and self._run(["cp", "-p", self.src, self.aside]) != 0:
                 raise RedisError(f"cannot keep a copy of the server's {self.src} in {self.runtime.describe()} "
                                  "before BGSAVE (persistence is off: it must be put back afterwards)")
             return
         self.existed = os.path.lexists(self.src)
         if self.existed:
             try:
-                shutil.copy2(self.src, self.aside)
-                st = os.stat(self.src)
-                os.chown(self.aside, st.st_uid, st.st_gid)
+                # a hard link is enough (Redis replaces the file by renaming a new one over it) and costs
+                # nothing for a large RDB; a copy with the same owner and mode where links are refused
+                try:
+                    os.link(self.src, self.aside)
+                except OSError:
+                    shutil.copy2(self.src, self.aside)
+                    st = os.stat(self.src)
+                    os.chown(self.aside, st.st_uid, st.st_gid)
             except OSError as exc:
                 B.discard_partial(self.aside)
                 raise RedisError(f"cannot keep a copy of the server's {self.src} before BGSAVE (persistence is "
