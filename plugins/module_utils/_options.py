@@ -39,7 +39,7 @@ def whole_list(value: t.Any, option: str, single: str | None = None, path: bool 
             hint = f" or {single}: {value!r} for one value" if single else ""
             raise OptionError(
                 f"{option}: got the string {value!r}. It contains a comma, and Ansible would split it into "
-                f"{[part for part in value.split(',')]!r}; this option selects what to act on, so it takes a YAML "
+                f"{value.split(',')!r}; this option selects what to act on, so it takes a YAML "
                 f"list only: {option}: [{value!r}]{hint}")
         items: list = [value]
     elif isinstance(value, (list, tuple)):
