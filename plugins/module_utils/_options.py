@@ -17,11 +17,6 @@ from __future__ import annotations
 import os
 import typing as t
 
-# the sentence the documentation of every such option carries
-LIST_DOC = ("Give a YAML list. A single string without a comma is taken as a list of that one string; a string "
-            "with a comma is refused (Ansible would split it at its commas), never split.")
-
-
 class OptionError(ValueError):
     """A selection option given in a form that could be misread; the message names the option."""
 
