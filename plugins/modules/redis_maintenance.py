@@ -19,6 +19,9 @@ description:
     they differ from the running values (compared normalised, so C(100mb) equals C(104857600)),
     and with O(persist=true) writes them to the configuration file with C(CONFIG REWRITE).
   - On a Redis Cluster the settings are applied on every primary; the report is the seed node's.
+  - All or nothing - when a C(CONFIG SET) (or the C(CONFIG REWRITE)) fails, the settings this run already
+    changed are set back to their old values on every node before the module fails, and the error says
+    which were restored (or which could not be).
 extends_documentation_fragment:
   - runbook.ops.redis
   - runbook.ops.attributes
