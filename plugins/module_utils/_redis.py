@@ -450,14 +450,21 @@ def build_report(client: RedisClient, params: dict) -> dict:
     return report
 
 
-def undo_config(client: RedisClient, applied: list) -> str:
-    """Set back (newest first) the settings a failed run already changed; what happened, in words."""
+def undo_config(client: RedisClient, applied: list, rewritten: list = ()) -> str:
+    """Set back (newest first) the settings a failed run already changed, and rewrite the config
+    files it already rewrote; what happened, in words."""
     failed = []
     for node, conn, name, old in reversed(applied):
         try:
             client.config_set(name, old, conn)
         except RedisError as exc:
             failed.append(f"{name} on {node} ({exc})")
+    for node, conn in rewritten:
+        try:
+            with client.errors(f"CONFIG REWRITE on {node}"):
+                conn.config_rewrite()
+        except RedisError as exc:
+            failed.append(f"the config file of {node} ({exc})")
     if not applied:
         return "no setting had been changed"
     if failed:
@@ -498,6 +505,7 @@ def run_maintenance(client: RedisClient, params: dict, check_mode: bool, diff: b
             result["changes"] = {n: {"old": o, "new": v} for n, (o, v) in all_changes.items()}
         if all_changes and not check_mode:
             applied: list[tuple[str, t.Any, str, str]] = []  # (node, conn, name, old): undone on failure
+            rewritten: list[tuple[str, t.Any]] = []  # nodes whose config file has the new values
             try:
                 for node, conn, plan in plans:
                     for name, (old, new) in plan.items():
@@ -507,6 +515,7 @@ def run_maintenance(client: RedisClient, params: dict, check_mode: bool, diff: b
                         try:
                             with client.errors(f"CONFIG REWRITE on {node}"):
                                 conn.config_rewrite()
+                            rewritten.append((node, conn))
                         except RedisError as exc:
                             if "without a config file" in str(exc).lower():
                                 raise RedisError(
@@ -515,7 +524,7 @@ def run_maintenance(client: RedisClient, params: dict, check_mode: bool, diff: b
                             raise
                         result["persisted"] = True
             except RedisError as exc:
-                raise RedisError(f"{exc}; {undo_config(client, applied)}") from exc
+                raise RedisError(f"{exc}; {undo_config(client, applied, rewritten)}") from exc
         if diff:
             result["diff"] = {
                 "before": "".join(f"{n}: {o}\n" for n, (o, _v) in sorted(all_changes.items())),
