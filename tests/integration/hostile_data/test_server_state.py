@@ -126,3 +126,27 @@ def test_failed_redis_restore_rolls_back_to_the_previous_rdb(restartable_redis, 
     c2 = srv.client()
     assert c2.dbsize() == 3 and c2.exists("cur:0") and not c2.exists("bk:0")
     assert not [f for f in os.listdir(srv.basedir) if ".before-restore-" in f or f.startswith(".runbook-restore-")]
+
+
+def test_redis_maintenance_restores_config_when_persisting_fails(tmp_path, ansible_module):
+    import subprocess
+
+    import redis
+    from harness.net import free_port
+
+    # a server started without a configuration file: CONFIG REWRITE fails after CONFIG SET worked
+    port = free_port()
+    proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        c = redis.Redis(host="127.0.0.1", port=port)
+        wait_until(lambda: c.ping(), 30, "redis without a config file")
+        before = c.config_get("maxmemory")["maxmemory"]
+        r = ansible_module("redis_maintenance", dict(login_host="127.0.0.1", login_port=port, maxmemory="32mb",
+                                                     persist=True))
+        assert r.failed and "without a config file" in r["msg"] and "restored" in r["msg"], r.result
+        assert c.config_get("maxmemory")["maxmemory"] == before
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
