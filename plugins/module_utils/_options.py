@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import typing as t
 
+
 class OptionError(ValueError):
     """A selection option given in a form that could be misread; the message names the option."""
 
