@@ -16,6 +16,9 @@ import time
 import traceback
 import urllib.parse
 
+# imported here, before any attempt forks: a child must not spend its deadline importing psycopg or redis-py
+from ansible_collections.runbook.ops.plugins.module_utils import _postgres as pgu
+from ansible_collections.runbook.ops.plugins.module_utils import _redis as ru
 from ansible_collections.runbook.ops.plugins.module_utils._probe_core import (
     LATENCY, Context, Kind, Metric, Outcome, ProbeFailure, _f, _ms_since, _ParamsModule,
 )
@@ -39,8 +42,6 @@ PG_KEYS = ("login_host", "login_port", "login_unix_socket", "login_user", "login
 
 
 def check_postgres(p: dict, ctx: Context) -> Outcome:
-    from ansible_collections.runbook.ops.plugins.module_utils import _postgres as pgu
-
     params = {k: v.get("default") for k, v in pgu.postgres_argument_spec().items()}
     for k in PG_KEYS:
         if p.get(k) is not None:
@@ -177,8 +178,6 @@ REDIS_KEYS = ("login_host", "login_port", "login_unix_socket", "login_user", "lo
 
 
 def check_redis(p: dict, ctx: Context) -> Outcome:
-    from ansible_collections.runbook.ops.plugins.module_utils import _redis as ru
-
     params = {k: v.get("default") for k, v in ru.redis_argument_spec().items()}
     for k in REDIS_KEYS:
         if p.get(k) is not None:

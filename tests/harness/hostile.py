@@ -199,6 +199,6 @@ DRIP = {
     "tls": dict(payload=TLS_RECORD_START + b"\x00" * 64),
     # a RESP simple string that never reaches its CRLF
     "redis": dict(payload=b"+PONG" + b"G" * 64),
-    # no SSL, then an authentication message of 256 bytes, one byte at a time
-    "postgres": dict(payload=b"NR\x00\x00\x01\x00" + b"\x00" * 64),
+    # (to a client with sslmode=disable) an authentication request of 256 bytes, one byte at a time
+    "postgres": dict(payload=b"R\x00\x00\x01\x00" + b"\x00" * 64),
 }
