@@ -730,9 +730,9 @@ def failure_message(results: list[ProbeResult], fail_on: str) -> str:
 
 # ---------------------------------------------------------------------------
 
+
 def _ms_since(t0: float) -> float:
     return round((time.monotonic() - t0) * 1000, 1)
-
 
 
 def _describe_os_error(exc: BaseException) -> str:
@@ -762,6 +762,7 @@ def _regex_error(field_name: str, pattern: str) -> list[str]:
 
 
 LATENCY = Metric("ms", True)
+
 
 class _ParamsModule:
     """The slice of AnsibleModule that PostgresClient uses, built from one probe."""

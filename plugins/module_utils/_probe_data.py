@@ -170,7 +170,6 @@ def _validate_celery(p: dict) -> list[str]:
     return []
 
 
-
 # redis (reuses the Redis client layer of module_utils/_redis.py)
 # ---------------------------------------------------------------------------
 REDIS_KEYS = ("login_host", "login_port", "login_unix_socket", "login_user", "login_password", "db", "tls",
@@ -209,7 +208,6 @@ def check_redis(p: dict, ctx: Context) -> Outcome:
     msg = (f"PONG in {latency:.0f} ms; {mem}; {metrics['connected_clients']} client(s), "
            f"{metrics['rejected_connections']} rejected")
     return Outcome(message=msg, metrics=metrics, details=details)
-
 
 
 KINDS: dict[str, Kind] = {

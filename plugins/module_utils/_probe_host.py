@@ -258,7 +258,6 @@ def check_load(p: dict, ctx: Context) -> Outcome:
                    metrics={"load_per_cpu": per_cpu}, details={"loadavg": list(loads), "cpus": cpus})
 
 
-
 # pm2
 # ---------------------------------------------------------------------------
 def parse_pm2_jlist(text: str) -> list[dict]:
@@ -344,7 +343,6 @@ def check_command(p: dict, ctx: Context) -> Outcome:
 
 def _validate_command(p: dict) -> list[str]:
     return _regex_error("stdout_regex", p["stdout_regex"]) if p.get("stdout_regex") else []
-
 
 
 KINDS: dict[str, Kind] = {

@@ -55,6 +55,7 @@ except ImportError:  # pragma: no cover - depends on the managed host
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC11B85"
 MAX_BODY = 1024 * 1024
 
+
 def _ssl_context(p: dict, verify: bool) -> ssl.SSLContext:
     if verify:
         ctx = ssl.create_default_context(cafile=p.get("ca_path") or None)
@@ -68,7 +69,6 @@ def _ssl_context(p: dict, verify: bool) -> ssl.SSLContext:
         except (OSError, ssl.SSLError) as exc:
             raise ProbeFailure(f"cannot load client_cert/client_key: {exc}") from None
     return ctx
-
 
 
 # http
@@ -179,14 +179,12 @@ def _validate_http(p: dict) -> list[str]:
     return errs
 
 
-
 TLS_FIELDS = {
     "validate_certs": Field("bool", default=True),
     "ca_path": Field("str"),
     "client_cert": Field("str"),
     "client_key": Field("str"),
 }
-
 
 
 # websocket / tcp
@@ -303,7 +301,6 @@ def _validate_port(p: dict) -> list[str]:
     return []
 
 
-
 # certificate
 # ---------------------------------------------------------------------------
 def _not_after_openssl(ctx: Context, data: bytes, der: bool, timeout: float) -> float:
@@ -387,7 +384,6 @@ def _validate_certificate(p: dict) -> list[str]:
     if p.get("port") is not None and not 1 <= p["port"] <= 65535:
         return [f"port: must be 1-65535, got {p['port']}"]
     return []
-
 
 
 KINDS: dict[str, Kind] = {

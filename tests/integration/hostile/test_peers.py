@@ -179,8 +179,8 @@ def _pg_modules(port: int, tls: bool, backups: dict, tmp: Path) -> dict:
         "pg_vacuum": conn,
         "pg_report": conn,
         "pg_activity": conn | {"min_duration_seconds": 60},
-        "pg_data_retention": conn | {"database": "app",
-                                      "tables": [{"table": "audit", "column": "at", "older_than": "30d"}]},
+        "pg_data_retention": conn | {
+            "database": "app", "tables": [{"table": "audit", "column": "at", "older_than": "30d"}]},
         "pg_backup": conn | {"databases": ["app"], "backup_dir": str(tmp / "pg-out")},
         "pg_restore": conn | {"backup": backups["pg"], "target_database": "restored", "create": True},
     }
