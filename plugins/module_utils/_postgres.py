@@ -24,7 +24,7 @@ import typing as t
 
 from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.runbook.ops.plugins.module_utils._deadline import GRACE, deadline_message
+from ansible_collections.runbook.ops.plugins.module_utils._deadline import deadline_message
 from ansible_collections.runbook.ops.plugins.module_utils._module_run import run_and_exit
 
 PSYCOPG_IMP_ERR = None
@@ -72,11 +72,6 @@ def connect_bound(params: dict) -> float:
     if value <= 0:
         return 130.0
     return float(max(2, value))
-
-
-def time_bound(params: dict) -> float:
-    """Longest a PostgreSQL module waits on a server that does not answer its connection: connect + GRACE."""
-    return connect_bound(params) + GRACE
 
 
 def parse_qualified_name(name: str) -> tuple[str | None, str]:

@@ -20,21 +20,66 @@ This file registers the families' kinds in ``KINDS`` and re-exports what
 from __future__ import annotations
 
 from ansible_collections.runbook.ops.plugins.module_utils import _probe_data, _probe_host, _probe_network
-from ansible_collections.runbook.ops.plugins.module_utils._probe_core import (  # noqa: F401 - re-exported
+from ansible_collections.runbook.ops.plugins.module_utils._probe_core import (
     CRITICAL, FAIL_ON, KINDS, OK, STATUSES, WARNING, Attempt, Context, Field, Kind, Metric, Outcome,
     ProbeDefinitionError, ProbeFailure, ProbeResult, attempt, attempt_budget, evaluate, failure_message,
     probe_budget, run_probe, run_probes, secret_values, should_fail, summarize, validate_probes, worst,
 )
-from ansible_collections.runbook.ops.plugins.module_utils._probe_data import (  # noqa: F401 - re-exported
+from ansible_collections.runbook.ops.plugins.module_utils._probe_data import (
     check_celery, check_postgres, check_redis,
 )
-from ansible_collections.runbook.ops.plugins.module_utils._probe_host import (  # noqa: F401 - re-exported
+from ansible_collections.runbook.ops.plugins.module_utils._probe_host import (
     container_verdict, disk_usage, parse_meminfo, parse_pm2_jlist, parse_systemctl_show, pm2_verdict,
     systemd_verdict,
 )
-from ansible_collections.runbook.ops.plugins.module_utils._probe_network import (  # noqa: F401 - re-exported
+from ansible_collections.runbook.ops.plugins.module_utils._probe_network import (
     cert_not_after, check_certificate, check_http, check_tcp, check_websocket,
 )
+
+__all__ = [
+    "Attempt",
+    "CRITICAL",
+    "Context",
+    "FAIL_ON",
+    "Field",
+    "KINDS",
+    "Kind",
+    "Metric",
+    "OK",
+    "Outcome",
+    "ProbeDefinitionError",
+    "ProbeFailure",
+    "ProbeResult",
+    "STATUSES",
+    "WARNING",
+    "attempt",
+    "attempt_budget",
+    "cert_not_after",
+    "check_celery",
+    "check_certificate",
+    "check_http",
+    "check_postgres",
+    "check_redis",
+    "check_tcp",
+    "check_websocket",
+    "container_verdict",
+    "disk_usage",
+    "evaluate",
+    "failure_message",
+    "parse_meminfo",
+    "parse_pm2_jlist",
+    "parse_systemctl_show",
+    "pm2_verdict",
+    "probe_budget",
+    "run_probe",
+    "run_probes",
+    "secret_values",
+    "should_fail",
+    "summarize",
+    "systemd_verdict",
+    "validate_probes",
+    "worst",
+]
 
 for _family in (_probe_network, _probe_data, _probe_host):
     KINDS.update(_family.KINDS)

@@ -30,9 +30,7 @@ import typing as t
 
 from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.runbook.ops.plugins.module_utils._deadline import (
-    GRACE, DeadlineExceeded, Watchdog, shutdown_quietly,
-)
+from ansible_collections.runbook.ops.plugins.module_utils._deadline import DeadlineExceeded, Watchdog, shutdown_quietly
 from ansible_collections.runbook.ops.plugins.module_utils._module_run import run_and_exit
 
 REDIS_IMP_ERR = None
@@ -71,11 +69,6 @@ def redis_argument_spec() -> dict:
 
 class RedisError(Exception):
     """A failure already worded for the user; modules turn it into fail_json."""
-
-
-def time_bound(params: dict) -> float:
-    """Longest a Redis module waits on an unresponsive server before it fails: connect + one reply + GRACE."""
-    return float(params["connect_timeout"]) + float(params["socket_timeout"]) + GRACE
 
 
 def bounded_connection_class(base, watchdog: Watchdog, connect_timeout: float):

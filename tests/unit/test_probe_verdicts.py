@@ -12,7 +12,6 @@ from ansible_collections.runbook.ops.plugins.module_utils._probe import (
     KINDS,
     OK,
     WARNING,
-    Context,
     Outcome,
     ProbeResult,
     container_verdict,
