@@ -592,7 +592,7 @@ def _child(probe: dict, ctx: Context, wfd: int, siblings: t.Iterable[int]) -> t.
         except Exception:  # a value that does not pickle: keep the verdict, stringify the rest
             res.details = {k: str(v) for k, v in (res.details or {}).items()}
             data = pickle.dumps(res)
-        view = memoryview(data)
+        view = memoryview(len(data).to_bytes(8, "big") + data)  # length first: complete without waiting for EOF
         while view:
             view = view[os.write(wfd, view):]
         code = 0
@@ -667,11 +667,13 @@ def run_probes(probes: list[dict], max_workers: int = 8, ctx: Context | None = N
             for rfd in readable:
                 run = running[rfd]
                 chunk = os.read(rfd, 65536)
-                if chunk:
-                    run.buf += chunk
-                    continue
+                run.buf += chunk
+                size = int.from_bytes(run.buf[:8], "big") if len(run.buf) >= 8 else -1
+                complete = size >= 0 and len(run.buf) >= 8 + size
+                if chunk and not complete:
+                    continue  # more to come (a process the attempt started may hold the pipe open: no EOF wait)
                 try:
-                    res = pickle.loads(bytes(run.buf)) if run.buf else None  # nosec B301 - our own child's data
+                    res = pickle.loads(bytes(run.buf[8:8 + size])) if complete else None  # nosec B301 - our child's
                 except Exception:
                     res = None
                 if not isinstance(res, Attempt):

@@ -144,3 +144,33 @@ def test_a_finished_attempt_leaves_no_background_process(tmp_path):
     while not _gone(pid) and time.monotonic() < end:
         time.sleep(0.05)
     assert _gone(pid), "a process started by a command probe outlived run_probes"
+
+
+def _lingering_check(p: dict, ctx) -> Outcome:
+    """Answers at once, leaving a process behind that holds every descriptor the attempt had."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            time.sleep(300)
+        finally:
+            os._exit(0)
+    with open(p["path"], "w", encoding="ascii") as fh:
+        fh.write(str(pid))
+    return Outcome(message="answered")
+
+
+def test_an_answer_counts_when_it_is_complete_and_what_the_attempt_left_is_killed(tmp_path):
+    from ansible_collections.runbook.ops.plugins.module_utils._probe_core import Field
+
+    KINDS["lingering"] = Kind(_lingering_check, {"path": Field("str", required=True)}, {}, primary=None)
+    try:
+        pidfile = tmp_path / "lingering"
+        (r,) = run_probes(validate_probes([{"name": "l", "kind": "lingering", "path": str(pidfile), "timeout": 30}]))
+        assert (r.status, r.message) == (OK, "answered")  # not held until the deadline by the open pipe
+        pid = int(pidfile.read_text())
+        end = time.monotonic() + 10
+        while not _gone(pid) and time.monotonic() < end:
+            time.sleep(0.05)
+        assert _gone(pid)
+    finally:
+        del KINDS["lingering"]
