@@ -7,8 +7,8 @@
 Where things are:
 
 - ``_deadline.py``: the one deadline helper (also used by the PostgreSQL and Redis client layers);
-- ``_probe_core.py``: schema, thresholds, results and the runner (one child process per attempt,
-  killed at the deadline);
+- ``_probe_schema.py``: statuses, results, the schema of probe definitions and thresholds;
+- ``_probe_core.py``: the runner (one child process per attempt, killed at the deadline);
 - ``_probe_network.py``: http, websocket, tcp, certificate;
 - ``_probe_data.py``: postgres, redis, celery;
 - ``_probe_host.py``: systemd, container, disk, memory, load, pm2, command.
@@ -21,9 +21,8 @@ from __future__ import annotations
 
 from ansible_collections.runbook.ops.plugins.module_utils import _probe_data, _probe_host, _probe_network
 from ansible_collections.runbook.ops.plugins.module_utils._probe_core import (
-    CRITICAL, FAIL_ON, KINDS, OK, STATUSES, WARNING, Attempt, Context, Field, Kind, Metric, Outcome,
-    ProbeDefinitionError, ProbeFailure, ProbeResult, attempt, attempt_budget, evaluate, failure_message,
-    probe_budget, run_probe, run_probes, secret_values, should_fail, summarize, validate_probes, worst,
+    Attempt, Context, attempt, attempt_budget, evaluate, failure_message, probe_budget, run_probe, run_probes,
+    should_fail, summarize,
 )
 from ansible_collections.runbook.ops.plugins.module_utils._probe_data import (
     check_celery, check_postgres, check_redis,
@@ -34,6 +33,10 @@ from ansible_collections.runbook.ops.plugins.module_utils._probe_host import (
 )
 from ansible_collections.runbook.ops.plugins.module_utils._probe_network import (
     cert_not_after, check_certificate, check_http, check_tcp, check_websocket,
+)
+from ansible_collections.runbook.ops.plugins.module_utils._probe_schema import (
+    CRITICAL, FAIL_ON, KINDS, OK, STATUSES, WARNING, Field, Kind, Metric, Outcome, ProbeDefinitionError,
+    ProbeFailure, ProbeResult, secret_values, validate_probes, worst,
 )
 
 __all__ = [

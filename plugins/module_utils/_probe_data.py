@@ -20,7 +20,10 @@ import urllib.parse
 from ansible_collections.runbook.ops.plugins.module_utils import _postgres as pgu
 from ansible_collections.runbook.ops.plugins.module_utils import _redis as ru
 from ansible_collections.runbook.ops.plugins.module_utils._probe_core import (
-    LATENCY, Context, Kind, Metric, Outcome, ProbeFailure, _f, _ms_since, _ParamsModule,
+    Context, _ms_since, _ParamsModule,
+)
+from ansible_collections.runbook.ops.plugins.module_utils._probe_schema import (
+    LATENCY, Kind, Metric, Outcome, ProbeFailure, _f,
 )
 
 CELERY_IMP_ERR = None

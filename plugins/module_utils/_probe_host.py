@@ -17,8 +17,10 @@ import time
 import typing as t
 
 from ansible_collections.runbook.ops.plugins.module_utils._probe_core import (
-    CRITICAL, LATENCY, OK, WARNING, Context, Kind, Metric, Outcome, ProbeFailure, _f, _ms_since, _regex_error,
-    worst,
+    Context, _ms_since,
+)
+from ansible_collections.runbook.ops.plugins.module_utils._probe_schema import (
+    CRITICAL, LATENCY, OK, WARNING, Kind, Metric, Outcome, ProbeFailure, _f, _regex_error, worst,
 )
 
 # systemd

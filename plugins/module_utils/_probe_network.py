@@ -27,8 +27,10 @@ import urllib.request
 
 from ansible_collections.runbook.ops.plugins.module_utils._deadline import Deadline, DeadlineExceeded
 from ansible_collections.runbook.ops.plugins.module_utils._probe_core import (
-    LATENCY, Context, Field, Kind, Metric, Outcome, ProbeFailure, _describe_os_error, _f, _ms_since,
-    _regex_error, _url_ok,
+    Context, _describe_os_error, _ms_since,
+)
+from ansible_collections.runbook.ops.plugins.module_utils._probe_schema import (
+    LATENCY, Field, Kind, Metric, Outcome, ProbeFailure, _f, _regex_error, _url_ok,
 )
 
 JMESPATH_IMP_ERR = None

@@ -106,7 +106,7 @@ def _gone(pid: int) -> bool:
 
 
 def test_an_attempt_that_ignores_its_deadline_is_killed_with_everything_it_started(tmp_path):
-    from ansible_collections.runbook.ops.plugins.module_utils._probe_core import COMMON_FIELDS, Field
+    from ansible_collections.runbook.ops.plugins.module_utils._probe_schema import COMMON_FIELDS, Field
 
     KINDS["stubborn"] = Kind(_blocked_check, {"path": Field("str", required=True)}, {}, primary=None)
     try:
@@ -160,7 +160,7 @@ def _lingering_check(p: dict, ctx) -> Outcome:
 
 
 def test_an_answer_counts_when_it_is_complete_and_what_the_attempt_left_is_killed(tmp_path):
-    from ansible_collections.runbook.ops.plugins.module_utils._probe_core import Field
+    from ansible_collections.runbook.ops.plugins.module_utils._probe_schema import Field
 
     KINDS["lingering"] = Kind(_lingering_check, {"path": Field("str", required=True)}, {}, primary=None)
     try:
