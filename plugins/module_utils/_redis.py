@@ -239,7 +239,12 @@ class RedisClient:
             raise RedisError("client_key_file needs client_cert_file")
         conn = self.fresh_connection()
         with self.errors("PING"):
-            conn.ping()
+            try:
+                conn.ping()
+            except (AttributeError, TypeError, ValueError, IndexError, KeyError) as exc:
+                # redis-py trips over an answer that is no Redis handshake (another service on the port)
+                raise RedisError(f"unexpected answer from {self.target}, is it a Redis server? (PING): "
+                                 f"{type(exc).__name__}: {exc}") from exc
         self._conn = conn
         return conn
 

@@ -199,6 +199,9 @@ DRIP = {
     "tls": dict(payload=TLS_RECORD_START + b"\x00" * 64),
     # a RESP simple string that never reaches its CRLF
     "redis": dict(payload=b"+PONG" + b"G" * 64),
+    # a complete redis-py 8 handshake (HELLO 3; CLIENT MAINT_NOTIFICATIONS, two CLIENT SETINFO), then a PING
+    # reply that never ends: the bound of one reply, not of connecting
+    "redis_connected": dict(prefix=b"%1\r\n+proto\r\n:3\r\n" + b"+OK\r\n" * 3, payload=b"+PONG" + b"G" * 64),
     # (to a client with sslmode=disable) an authentication request of 256 bytes, one byte at a time
     "postgres": dict(payload=b"R\x00\x00\x01\x00" + b"\x00" * 64),
 }

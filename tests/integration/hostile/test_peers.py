@@ -38,6 +38,7 @@ TARGETS = {
     "postgres": ("postgres", False),
     "postgres_tls": ("postgres", True),
     "redis": ("redis", False),
+    "redis_reply": ("redis_connected", False),  # dripping: connects fine, then the PING reply never ends
     "redis_tls": ("tls", True),
     "celery": ("redis", False),
 }
@@ -63,6 +64,7 @@ def _probe(name: str, port: int) -> dict:
         "postgres": {"kind": "postgres", "login_host": "127.0.0.1", "login_port": port, "ssl_mode": "disable"},
         "postgres_tls": {"kind": "postgres", "login_host": "127.0.0.1", "login_port": port, "ssl_mode": "require"},
         "redis": {"kind": "redis", "login_host": "127.0.0.1", "login_port": port},
+        "redis_reply": {"kind": "redis", "login_host": "127.0.0.1", "login_port": port},
         "redis_tls": {"kind": "redis", "login_host": "127.0.0.1", "login_port": port, "tls": True,
                       "validate_certs": False},
         "celery": {"kind": "celery", "broker_url": f"redis://{url_host}/0"},
@@ -168,7 +170,7 @@ def real_backups(tmp_path_factory, pg, redis_server):
     rb = run_module("redis_backup", redis_server.conn_args() | {"backup_dir": str(d / "redis")})
     assert not rb.failed, rb.result
     pg_file = next(p for p in (d / "pg").rglob("*") if p.is_file() and not p.name.endswith(".json"))
-    rdb = next(p for p in (d / "redis").rglob("*.rdb*") if p.is_file())
+    rdb = next(p for p in (d / "redis").rglob("*.rdb*") if p.is_file() and not p.name.endswith(".json"))
     return {"pg": str(pg_file), "rdb": str(rdb), "dir": d}
 
 
@@ -214,14 +216,17 @@ def test_postgres_and_redis_modules_hold_their_bound(mode, real_backups, tmp_pat
     peers: list[HostilePeer] = []
     tasks = []
     expect: dict[str, str] = {}
-    for family, build, protocol in (("pg", _pg_modules, "postgres"), ("redis", _redis_modules, "redis")):
+    families = [("pg", _pg_modules, "postgres", ""), ("redis", _redis_modules, "redis", "")]
+    if mode == "drip":  # also a Redis that completes the handshake, then drips the first reply
+        families.append(("redis", _redis_modules, "redis_connected", " (after connecting)"))
+    for family, build, protocol, suffix in families:
         tls = mode == "tls_stall"
         for module, args in build(0, tls, real_backups, tmp_path).items():
             peer = _peer(mode, "tls" if tls and family == "redis" else protocol, tls)
             peers.append(peer)
             args = dict(args, login_port=peer.port)
-            tasks.append({"name": module, f"runbook.ops.{module}": args, "ignore_errors": True})
-            expect[module] = family
+            tasks.append({"name": module + suffix, f"runbook.ops.{module}": args, "ignore_errors": True})
+            expect[module + suffix] = family
     playbook = tmp_path / "hostile.yml"
     playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
     env, mark = _marked()
