@@ -174,3 +174,13 @@ def test_an_answer_counts_when_it_is_complete_and_what_the_attempt_left_is_kille
         assert _gone(pid)
     finally:
         del KINDS["lingering"]
+
+
+def test_a_peer_that_is_no_redis_server_is_named_not_a_traceback():
+    from harness.hostile import HostilePeer
+
+    with HostilePeer("drip", prefix=b"+OK\r\n", payload=b"\r\n") as peer:  # answers HELLO with a plain +OK
+        (r,) = run_probes(validate_probes([{"name": "r", "kind": "redis", "login_host": "127.0.0.1",
+                                            "login_port": peer.port, "timeout": 5}]))
+    assert r.status == CRITICAL
+    assert "is it a Redis server?" in r.message and "Traceback" not in str(r.details)
