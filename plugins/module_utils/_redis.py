@@ -353,6 +353,9 @@ class RedisClient:
                 continue
             try:
                 conn.close()
+                pool = getattr(conn, "connection_pool", None)
+                if pool is not None:  # a pool given to redis.Redis is not closed with it: no socket may outlive
+                    pool.disconnect()
             except Exception:  # closing is best effort at the end of a run
                 pass
         self._conn = None
