@@ -59,7 +59,12 @@ options:
     description: Client private key file (libpq C(sslkey)).
     type: path
   connect_timeout:
-    description: Seconds to wait for a connection before failing.
+    description:
+      - Seconds that connecting may take in total - TCP connect, TLS handshake, startup and authentication
+        together, however the server answers (silent, one byte at a time, stalled in the TLS handshake).
+        Past it the module fails with C(no complete answer within N s (deadline)).
+      - As in libpq, values below 2 count as 2, and V(0) means libpq's default (130 s).
+      - pg_dump and pg_restore get the same bound (C(PGCONNECT_TIMEOUT)).
     type: int
     default: 10
 requirements:
@@ -67,4 +72,8 @@ requirements:
 notes:
   - All PostgreSQL modules of runbook.ops take these options; set them once for a play with
     C(module_defaults) and the action group C(group/runbook.ops.postgres).
+  - "Time bound: against a server that does not complete the connection (silent, dripping, resetting or
+    stopping in the middle of the TLS handshake) the module fails within O(connect_timeout) (at least 2 s)
+    plus a margin of 1 s. Once connected, a statement takes as long as the server's work; the module's own
+    limits (lock and statement timeouts, where it has them) apply."
 """

@@ -57,11 +57,16 @@ options:
     description: With O(tls), client private key file (needs O(client_cert_file)).
     type: path
   socket_timeout:
-    description: Seconds to wait for a reply to one command before failing.
+    description:
+      - Seconds to wait for the complete reply to one command, in total (a server that sends a byte now
+        and then does not extend it). Past it the module fails with C(no complete answer within N s (deadline)).
+      - Commands are not retried after a timeout.
     type: float
     default: 30.0
   connect_timeout:
-    description: Seconds to wait for a connection before failing.
+    description:
+      - Seconds that connecting may take in total - TCP connect, TLS handshake and the AUTH/HELLO/SELECT
+        exchange together, however the server answers.
     type: float
     default: 5.0
 requirements:
@@ -70,4 +75,8 @@ notes:
   - All Redis modules of runbook.ops take these options; set them once for a play with
     C(module_defaults) and the action group C(group/runbook.ops.redis).
   - On a Redis Cluster (C(cluster_enabled:1) in INFO) the modules act on every primary.
+  - "Time bound: against a server that stops answering (silent, dripping, resetting or stopping in the
+    middle of the TLS handshake) the module fails within O(connect_timeout) + O(socket_timeout) plus a
+    margin of 1 s. Each further command waits at most O(socket_timeout). Cluster discovery on a Redis
+    Cluster uses redis-py's own per-read timeouts."
 """

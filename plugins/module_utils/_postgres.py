@@ -9,6 +9,12 @@ the psycopg import guard, connecting with clear error messages, the server
 version, database listing and table-name parsing. Modules never open their own
 connections and never build SQL from strings: identifiers go through
 ``psycopg.sql``; values are always query parameters.
+
+Time bound: psycopg holds ``connect_timeout`` (at least 2 s, libpq's rule) as one
+deadline over the whole connection (TCP, TLS handshake, startup,
+authentication), however the server drips or stalls; missing it is reported as
+``no complete answer within N s (deadline)``. pg_dump / pg_restore children get
+the same bound through ``PGCONNECT_TIMEOUT`` (``_pg_dump.tool_env``).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import typing as t
 
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.runbook.ops.plugins.module_utils._deadline import deadline_message
 from ansible_collections.runbook.ops.plugins.module_utils._module_run import run_and_exit
 
 PSYCOPG_IMP_ERR = None
@@ -57,6 +64,14 @@ def postgres_argument_spec() -> dict:
 
 class PostgresError(Exception):
     """A failure already worded for the user; modules turn it into fail_json."""
+
+
+def connect_bound(params: dict) -> float:
+    """Seconds connecting may take in total (libpq's rule: at least 2; 0 or less is libpq's default of 130)."""
+    value = int(params.get("connect_timeout") or 0)
+    if value <= 0:
+        return 130.0
+    return float(max(2, value))
 
 
 def parse_qualified_name(name: str) -> tuple[str | None, str]:
@@ -156,6 +171,10 @@ class PostgresClient:
         try:
             conn = psycopg.connect(autocommit=autocommit, row_factory=dict_row, **self._conn_kwargs(dbname))
         except psycopg.OperationalError as exc:
+            if isinstance(exc, getattr(psycopg.errors, "ConnectionTimeout", ())):
+                raise PostgresError(
+                    f"cannot connect to PostgreSQL at {self.describe_target()}: "
+                    f"{deadline_message(connect_bound(self.module.params))} (connect_timeout)") from exc
             raise PostgresError(self.explain_connect_error(exc, dbname)) from exc
         self._connections[dbname] = conn
         return conn

@@ -11,6 +11,15 @@ with the same TLS/auth/timeout settings for every node, cluster detection
 ``RedisClient.primaries()``), and the mapping of redis-py exceptions to
 messages that name the cause (wrong password, server down, read-only replica,
 CONFIG renamed or disabled). Passwords go to redis-py, never to a command line.
+
+Time bound (the deadline helper of ``_deadline.py``): redis-py's own timeouts
+are per socket read and it retries timed-out commands, so a server that never
+answers or drips a byte a second could hold a module for minutes. Here every
+connection is made by :func:`bounded_connection_class`: connecting (TCP, TLS
+handshake, AUTH/HELLO/SELECT) takes at most ``connect_timeout`` in total and each
+reply at most ``socket_timeout`` in total; a watchdog shuts the socket down when
+that passes, and redis-py's retries are off. The error then says
+``no complete answer within N s (deadline)``.
 """
 
 from __future__ import annotations
@@ -21,12 +30,15 @@ import typing as t
 
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.runbook.ops.plugins.module_utils._deadline import DeadlineExceeded, Watchdog, shutdown_quietly
 from ansible_collections.runbook.ops.plugins.module_utils._module_run import run_and_exit
 
 REDIS_IMP_ERR = None
 try:
     import redis
     from redis import exceptions as redis_exc
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
     HAS_REDIS = True
 except ImportError:  # pragma: no cover - exercised on hosts without redis-py
@@ -57,6 +69,45 @@ def redis_argument_spec() -> dict:
 
 class RedisError(Exception):
     """A failure already worded for the user; modules turn it into fail_json."""
+
+
+def bounded_connection_class(base, watchdog: Watchdog, connect_timeout: float):
+    """A subclass of the redis-py connection class ``base`` whose every wait holds a deadline.
+
+    ``connect`` (TCP, TLS handshake, AUTH/HELLO/SELECT) within ``connect_timeout``
+    in total; each ``read_response`` within the connection's ``socket_timeout`` in
+    total, however the server drips. When a deadline passes the watchdog shuts
+    the socket down (the blocked read returns) and DeadlineExceeded is raised.
+    """
+
+    class Bounded(base):
+        _rb_raw = None
+
+        def _rb_abort(self) -> None:
+            shutdown_quietly(self._sock)
+            shutdown_quietly(self._rb_raw)
+
+        def connect_check_health(self, check_health: bool = True, retry_socket_connect: bool = True):
+            if self._sock:
+                return None
+            with watchdog.armed(connect_timeout, self._rb_abort, "connecting"):
+                return super().connect_check_health(check_health=check_health, retry_socket_connect=False)
+
+        def _wrap_socket_with_ssl(self, sock):  # SSL only: the raw socket to shut down during the handshake
+            self._rb_raw = sock
+            try:
+                return super()._wrap_socket_with_ssl(sock)
+            finally:
+                self._rb_raw = None
+
+        def read_response(self, *args, **kwargs):
+            if not self.socket_timeout:
+                return super().read_response(*args, **kwargs)
+            with watchdog.armed(self.socket_timeout, self._rb_abort, "waiting for a reply"):
+                return super().read_response(*args, **kwargs)
+
+    Bounded.__name__ = f"Bounded{base.__name__}"
+    return Bounded
 
 
 def _lower(exc: BaseException) -> str:
@@ -126,6 +177,7 @@ class RedisClient:
         self._cluster = None
         self._nodes: list = []
         self._info_cache: dict | None = None
+        self._watchdog = Watchdog()
 
     # -- connecting -----------------------------------------------------
     @property
@@ -158,9 +210,25 @@ class RedisClient:
                 kw["ssl_keyfile"] = p["client_key_file"]
         return kw
 
+    def _client(self, **where):
+        """A redis.Redis whose connections hold the module's deadlines (see bounded_connection_class)."""
+        kw = self.common_kwargs()
+        if "unix_socket_path" in where:
+            base = redis.UnixDomainSocketConnection
+            where = {"path": where.pop("unix_socket_path"), **where}
+            for key in [k for k in kw if k.startswith("ssl")]:
+                kw.pop(key)
+        elif kw.pop("ssl", False):
+            base = redis.SSLConnection
+        else:
+            base = redis.Connection
+        cls = bounded_connection_class(base, self._watchdog, float(self.params["connect_timeout"]))
+        pool = redis.ConnectionPool(connection_class=cls, retry=Retry(NoBackoff(), 0), **where, **kw)
+        return redis.Redis(connection_pool=pool)
+
     def node_client(self, host: str, port: int, db: int = 0):
         """A plain client to one node (a cluster primary) with the module's auth/TLS settings."""
-        return redis.Redis(host=host, port=port, db=db, **self.common_kwargs())
+        return self._client(host=host, port=port, db=db)
 
     def connect(self):
         """The seed connection (PING checked); errors become RedisError naming the cause."""
@@ -171,17 +239,21 @@ class RedisClient:
             raise RedisError("client_key_file needs client_cert_file")
         conn = self.fresh_connection()
         with self.errors("PING"):
-            conn.ping()
+            try:
+                conn.ping()
+            except (AttributeError, TypeError, ValueError, IndexError, KeyError) as exc:
+                # redis-py trips over an answer that is no Redis handshake (another service on the port)
+                raise RedisError(f"unexpected answer from {self.target}, is it a Redis server? (PING): "
+                                 f"{type(exc).__name__}: {exc}") from exc
         self._conn = conn
         return conn
 
     def fresh_connection(self):
         """A new, uncached client with the module's settings (for polling a server that restarts)."""
         p = self.params
-        kw = self.common_kwargs()
         if p.get("login_unix_socket"):
-            return redis.Redis(unix_socket_path=p["login_unix_socket"], db=p["db"], **kw)
-        return redis.Redis(host=p["login_host"], port=p["login_port"], db=p["db"], **kw)
+            return self._client(unix_socket_path=p["login_unix_socket"], db=p["db"])
+        return self._client(host=p["login_host"], port=p["login_port"], db=p["db"])
 
     @contextlib.contextmanager
     def errors(self, what: str = ""):
@@ -190,6 +262,9 @@ class RedisClient:
             yield
         except RedisError:
             raise
+        except DeadlineExceeded as exc:
+            doing = f" ({what})" if what else ""
+            raise RedisError(f"Redis at {self.target}{doing}: {exc} (see connect_timeout / socket_timeout)") from exc
         except Exception as exc:
             if HAS_REDIS and isinstance(exc, redis_exc.RedisError):
                 raise RedisError(explain_error(exc, self.target, what)) from exc
@@ -278,11 +353,15 @@ class RedisClient:
                 continue
             try:
                 conn.close()
+                pool = getattr(conn, "connection_pool", None)
+                if pool is not None:  # a pool given to redis.Redis is not closed with it: no socket may outlive
+                    pool.disconnect()
             except Exception:  # closing is best effort at the end of a run
                 pass
         self._conn = None
         self._cluster = None
         self._nodes = []
+        self._watchdog.close()
 
 
 def run_with_client(module, body: t.Callable[["RedisClient"], dict]) -> None:

@@ -18,15 +18,28 @@ helpers stream large data instead of buffering it in memory, which
 into an open file, e.g. pg_dump inside a container into an atomic backup
 file on the host) and :meth:`Runtime.run_from_file` (a file into a command's
 stdin). They use ``subprocess.Popen`` with an argv list, no shell.
+
+Time bound: :meth:`Runtime.run`, :meth:`Runtime.run_to_file` and
+:meth:`Runtime.run_from_file` take an optional ``timeout``; with one, the
+command runs in a process group of its own that is killed (SIGKILL to the
+group, so nothing it started survives) when the deadline passes, and
+RuntimeFailure says ``no complete answer within N s (deadline)``. The short
+housekeeping commands of a container (``mktemp``, ``rm``) always hold
+:data:`HOUSEKEEPING_TIMEOUT`.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import typing as t
 
+from ansible_collections.runbook.ops.plugins.module_utils._deadline import deadline_message
+
 ENGINES = ("podman", "docker")
+# seconds a housekeeping command inside a container (mktemp, rm) may take
+HOUSEKEEPING_TIMEOUT = 60.0
 
 
 def runtime_argument_spec() -> dict:
@@ -39,6 +52,41 @@ def runtime_argument_spec() -> dict:
 
 class RuntimeFailure(Exception):
     """A failure already worded for the user."""
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL to ``proc``'s process group (it leads one: start_new_session) and reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.kill()
+    except OSError:
+        pass
+    proc.wait()
+
+
+def run_bounded(argv: list[str], timeout: float, env: dict | None = None,
+                data: bytes | None = None) -> tuple[int, bytes, bytes]:
+    """Run ``argv`` (no shell) in its own process group, killed with the group after ``timeout`` seconds.
+
+    (rc, stdout, stderr); RuntimeFailure ``<argv[0]>: no complete answer within N s (deadline)`` when killed.
+    """
+    if isinstance(argv, str):
+        raise ValueError("run_bounded takes an argv list and never a shell")
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
+    try:
+        out, err = proc.communicate(data, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        proc.communicate()
+        raise RuntimeFailure(deadline_message(timeout, os.path.basename(argv[0]))) from None
+    except BaseException:
+        kill_group(proc)
+        raise
+    return proc.returncode, out, err
 
 
 class Runtime:
@@ -76,11 +124,22 @@ class Runtime:
         return out + [self.container] + list(cmd)
 
     def run(self, cmd: list[str], env: dict | None = None, data: str | None = None,
-            binary_data: bool = False) -> tuple[int, str, str]:
-        """run_command(argv) with ``env`` in the environment (passed by name into a container)."""
+            binary_data: bool = False, timeout: float | None = None) -> tuple[int, str, str]:
+        """run_command(argv) with ``env`` in the environment (passed by name into a container).
+
+        With ``timeout``: killed with its process group at the deadline (RuntimeFailure).
+        """
         env = {k: v for k, v in (env or {}).items() if v is not None}
         argv = self.argv(cmd, env.keys(), interactive=data is not None)
-        return self.module.run_command(argv, environ_update=env, data=data, binary_data=binary_data)
+        if timeout is None:
+            return self.module.run_command(argv, environ_update=env, data=data, binary_data=binary_data)
+        raw = None
+        if data is not None:
+            raw = data.encode("utf-8") if isinstance(data, str) else data
+            if not binary_data:
+                raw += b"\n"  # as run_command does
+        rc, out, err = run_bounded(argv, timeout, env=self._popen_env(env), data=raw)
+        return rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
     def _popen_env(self, env: dict | None) -> dict:
         full = dict(os.environ)
@@ -89,7 +148,7 @@ class Runtime:
         return full
 
     def run_to_file(self, cmd: list[str], out: t.BinaryIO, env: dict | None = None,
-                    chunk: int = 1024 * 1024) -> tuple[int, str]:
+                    chunk: int = 1024 * 1024, timeout: float | None = None) -> tuple[int, str]:
         """Run ``cmd`` with its stdout streamed into ``out`` (anything with ``write``); (rc, stderr).
 
         If ``out`` has a real file descriptor and no hashing is needed, prefer
@@ -99,9 +158,10 @@ class Runtime:
         env = {k: v for k, v in (env or {}).items() if v is not None}
         argv = self.argv(cmd, env.keys(), interactive=False)
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                env=self._popen_env(env))
+                                env=self._popen_env(env), start_new_session=True)
         import threading
 
+        timer = self._deadline_timer(proc, timeout)
         err_parts: list[bytes] = []
 
         def drain() -> None:
@@ -116,23 +176,53 @@ class Runtime:
                     break
                 out.write(data)
         except BaseException:
-            proc.kill()
-            proc.wait()
+            kill_group(proc)
             th.join()
+            self._stop_timer(timer)
             raise
         rc = proc.wait()
         th.join()
+        self._stop_timer(timer, argv)
         return rc, b"".join(err_parts).decode("utf-8", "replace")
 
+    @staticmethod
+    def _deadline_timer(proc: subprocess.Popen, timeout: float | None):
+        """A timer that kills ``proc``'s group at the deadline (joined by _stop_timer), or None."""
+        if timeout is None:
+            return None
+        import threading
+
+        state = {"fired": False}
+
+        def fire() -> None:
+            state["fired"] = True
+            kill_group(proc)
+
+        timer = threading.Timer(timeout, fire)
+        timer.fired = state  # type: ignore[attr-defined]
+        timer.daemon = True
+        timer.start()
+        return timer
+
+    @staticmethod
+    def _stop_timer(timer, argv: list[str] | None = None) -> None:
+        if timer is None:
+            return
+        timer.cancel()
+        timer.join()
+        if argv is not None and timer.fired["fired"]:
+            raise RuntimeFailure(deadline_message(timer.interval, os.path.basename(argv[0])))
+
     def run_from_file(self, cmd: list[str], src: t.BinaryIO, env: dict | None = None,
-                      chunk: int = 1024 * 1024) -> tuple[int, str, str]:
+                      chunk: int = 1024 * 1024, timeout: float | None = None) -> tuple[int, str, str]:
         """Run ``cmd`` with ``src`` (anything with ``read``) streamed to its stdin; (rc, stdout, stderr)."""
         env = {k: v for k, v in (env or {}).items() if v is not None}
         argv = self.argv(cmd, env.keys(), interactive=True)
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.PIPE,
-                                env=self._popen_env(env))
+                                env=self._popen_env(env), start_new_session=True)
         import threading
 
+        timer = self._deadline_timer(proc, timeout)
         outs: dict[str, bytes] = {}
 
         def drain(name: str, stream) -> None:
@@ -150,6 +240,12 @@ class Runtime:
                 proc.stdin.write(data)
         except BrokenPipeError:
             pass  # the command stopped reading (e.g. an error); its rc and stderr say why
+        except BaseException:
+            kill_group(proc)
+            for th in threads:
+                th.join()
+            self._stop_timer(timer)
+            raise
         finally:
             try:
                 proc.stdin.close()
@@ -158,6 +254,7 @@ class Runtime:
         rc = proc.wait()
         for th in threads:
             th.join()
+        self._stop_timer(timer, argv)
         return rc, outs.get("out", b"").decode("utf-8", "replace"), outs.get("err", b"").decode("utf-8", "replace")
 
     def copy_out(self, src: str, dest: str) -> None:
@@ -179,14 +276,18 @@ class Runtime:
     def remove(self, path: str) -> None:
         """Remove a path inside the container (best effort)."""
         if self.container:
-            self.module.run_command([self._engine_bin, "exec", self.container, "rm", "-rf", "--", path])
+            try:
+                run_bounded([self._engine_bin, "exec", self.container, "rm", "-rf", "--", path], HOUSEKEEPING_TIMEOUT)
+            except RuntimeFailure:
+                pass  # best effort
 
     def mktemp_dir(self) -> str:
         """A new private temporary directory inside the container."""
-        rc, out, err = self.module.run_command([self._engine_bin, "exec", self.container, "mktemp", "-d"])
+        rc, out, err = run_bounded([self._engine_bin, "exec", self.container, "mktemp", "-d"], HOUSEKEEPING_TIMEOUT)
         if rc != 0:
-            raise RuntimeFailure(f"cannot create a temporary directory in {self.describe()}: {err.strip()}")
-        return out.strip()
+            raise RuntimeFailure(f"cannot create a temporary directory in {self.describe()}: "
+                                 f"{err.decode('utf-8', 'replace').strip()}")
+        return out.decode("utf-8", "replace").strip()
 
 
 def pipe_process(argv: list[str], **kwargs) -> subprocess.Popen:

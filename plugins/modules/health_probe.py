@@ -28,7 +28,9 @@ options:
     description:
       - The probes, each a dict with C(name), C(kind) and the fields of its kind (below).
       - Unknown fields are an error, so typos are caught before anything runs.
-      - "Fields of every kind: C(timeout) (seconds, default 10), C(retries) (extra attempts
+      - "Fields of every kind: C(timeout) (seconds one attempt may take in total, default 10: connect, TLS
+        handshake, every read and the whole exchange; a peer that sends a byte now and then does not extend it),
+        C(retries) (extra attempts
         while the probe is critical, default 0), C(delay) (seconds between attempts, default 1),
         C(warn) and C(crit) (thresholds of the kind's primary metric) and
         C(thresholds) (C({metric: {warn: N, crit: N}}) for any metric of the kind)."
@@ -79,7 +81,7 @@ options:
     elements: dict
     required: true
   max_workers:
-    description: Number of probes run at the same time.
+    description: Number of probe attempts run at the same time (each in a child process of its own).
     type: int
     default: 8
   fail_on:
@@ -99,6 +101,13 @@ requirements:
     jmespath for C(json_query), cryptography (or the C(openssl) command) for V(certificate) probes,
     on the managed host.
 notes:
+  - "Time bound: every attempt of a probe runs in a child process under one deadline of its C(timeout)
+    (plus C(settle_seconds) for V(systemd)). An attempt that has not answered by then is critical with
+    C(no complete answer within N s (deadline)); its process, with everything it started, is killed at the
+    latest 1 s after the deadline, so no thread, socket or process outlives the module."
+  - "A probe takes at most (C(timeout) + C(settle_seconds) + 1 s) x (C(retries) + 1) + C(delay) x C(retries);
+    the module at most the sum of its probes' bounds divided among O(max_workers) (with as many workers as
+    probes: the longest probe's bound)."
   - Passwords in probe definitions (C(login_password), passwords in C(broker_url), secret-looking
     headers) are never returned or logged.
 seealso:

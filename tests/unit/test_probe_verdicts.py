@@ -4,7 +4,6 @@ podman inspect, pm2 jlist, /proc/meminfo; thresholds, retries, summary."""
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 
@@ -13,7 +12,6 @@ from ansible_collections.runbook.ops.plugins.module_utils._probe import (
     KINDS,
     OK,
     WARNING,
-    Context,
     Outcome,
     ProbeResult,
     container_verdict,
@@ -287,21 +285,21 @@ def test_retries_stop_at_the_first_non_critical_attempt(tmp_path):
     assert never.duration_ms >= never.latency_ms
 
 
-def test_run_probes_uses_at_most_max_workers_threads(tmp_path):
-    seen: set[str] = set()
-    lock = threading.Lock()
-
-    class Watch(Context):
-        def run(self, argv, timeout, data=None, env=None):
-            with lock:
-                seen.add(threading.current_thread().name)
-            return super().run(argv, timeout, data, env)
-
-    probes = validate_probes([{"name": f"p{i}", "kind": "command", "argv": ["true"]} for i in range(12)])
-    results = run_probes(probes, max_workers=3, ctx=Watch())
-    assert [r.name for r in results] == [f"p{i}" for i in range(12)]
-    assert all(r.status == OK for r in results)
-    assert 1 <= len(seen) <= 3
+def test_run_probes_runs_at_most_max_workers_attempts_at_once(tmp_path):
+    """Each attempt is a real child process; a flock-guarded counter records the most running at once."""
+    state = tmp_path / "running"
+    state.write_text("0 0\n")
+    lock = tmp_path / "lock"
+    step = (f'flock {lock} sh -c \'read n m < {state}; n=$((n{{op}}1)); [ $n -gt $m ] && m=$n; '
+            f'echo "$n $m" > {state}\'')
+    script = step.format(op="+") + "; sleep 0.2; " + step.format(op="-")
+    probes = validate_probes([{"name": f"p{i}", "kind": "command", "argv": ["sh", "-c", script]}
+                              for i in range(9)])
+    results = run_probes(probes, max_workers=3)
+    assert [r.name for r in results] == [f"p{i}" for i in range(9)]
+    assert all(r.status == OK for r in results), [r.message for r in results]
+    now, most = map(int, state.read_text().split())
+    assert now == 0 and 1 <= most <= 3
 
 
 def test_an_unexpected_exception_becomes_critical_with_its_type():
