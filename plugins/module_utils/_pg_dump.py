@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import glob
 import gzip
+import json
 import os
 import re
 import threading
@@ -98,6 +99,68 @@ def parse_tool_version(text: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+# -- tool versions, remembered per binary ------------------------------------------
+# ``pg_dump --version`` costs a process start per tool and run; a scheduled backup runs the same
+# binaries every night. The answer is kept in the user's cache directory, keyed by the binary's
+# real path and checked against its inode, size and modification time, so an upgraded or replaced
+# binary is asked again. Any problem with the cache only means asking the binary.
+_TOOL_CACHE_MAX = 64
+
+
+def _tool_cache_path() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "runbook.ops", "pg-tool-versions.json")
+
+
+def _binary_identity(path: str) -> list | None:
+    try:
+        real = os.path.realpath(path)
+        st = os.stat(real)
+    except OSError:
+        return None
+    return [real, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _read_tool_cache() -> dict:
+    try:
+        with open(_tool_cache_path(), encoding="utf-8") as fh:
+            data = json.load(fh)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def cached_tool_version(path: str) -> str | None:
+    """The remembered ``--version`` output of the binary at ``path``, if it is still the same file."""
+    ident = _binary_identity(path)
+    if ident is None:
+        return None
+    entry = _read_tool_cache().get(ident[0])
+    if isinstance(entry, dict) and entry.get("id") == ident[1:] and isinstance(entry.get("version"), str):
+        return entry["version"]
+    return None
+
+
+def remember_tool_version(path: str, version: str) -> None:
+    ident = _binary_identity(path)
+    if ident is None:
+        return
+    cache_file = _tool_cache_path()
+    try:
+        data = _read_tool_cache()
+        data.pop(ident[0], None)
+        while len(data) >= _TOOL_CACHE_MAX:
+            data.pop(next(iter(data)))
+        data[ident[0]] = {"id": ident[1:], "version": version}
+        os.makedirs(os.path.dirname(cache_file), mode=0o700, exist_ok=True)
+        tmp = f"{cache_file}.{os.getpid()}.tmp"
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as fh:
+            json.dump(data, fh)
+        os.replace(tmp, cache_file)
+    except OSError:
+        pass
+
+
 class PgTools:
     """Located, version-checked client tools for one server."""
 
@@ -156,9 +219,13 @@ class PgTools:
                                            f" (looked in /usr/lib/postgresql/{self.server_major}/bin, newer versions and PATH)")
                     + "; install the PostgreSQL client matching the server or set pg_bin_dir / pg_dump_path"
                 )
-        rc, out, err = self.runtime.run([path, "--version"])
-        if rc != 0:
-            raise PostgresError(f"cannot run {path} --version in {self.runtime.describe()}: {(err or out).strip()}")
+        out = None if self.runtime.in_container else cached_tool_version(path)
+        if out is None:
+            rc, out, err = self.runtime.run([path, "--version"])
+            if rc != 0:
+                raise PostgresError(f"cannot run {path} --version in {self.runtime.describe()}: {(err or out).strip()}")
+            if not self.runtime.in_container and parse_tool_version(out) is not None:
+                remember_tool_version(path, out)
         major = parse_tool_version(out)
         if major is None:
             raise PostgresError(f"cannot parse the version of {path}: {out.strip()!r}")

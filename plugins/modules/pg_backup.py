@@ -210,7 +210,16 @@ commands:
   elements: list
 """
 
-from ansible.module_utils.basic import AnsibleModule
+import atexit
+import gc
+
+# A short-lived process whose objects all live until it exits: no cyclic garbage collection during
+# imports and the run, and none of the module objects walked again at interpreter exit (gc.freeze runs
+# before the interpreter's final collections). Saves tens of milliseconds per run.
+gc.disable()
+atexit.register(gc.freeze)
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.runbook.ops.plugins.module_utils._pg_dump import (
     COMPRESSIONS, FORMATS, TOOL_MUTUALLY_EXCLUSIVE, BackupRun, run_step, tool_module_argument_spec,
