@@ -145,13 +145,13 @@ class _Reader:
     def byte(self) -> int:
         return self.src.read(1)[0]
 
-    def int(self) -> int:
+    def integer(self) -> int:
         raw = self.src.read(1 + self.int_size)
         value = int.from_bytes(raw[1:], "little")
         return -value if raw[0] else value
 
-    def raw_str(self) -> bytes | None:
-        n = self.int()
+    def string(self) -> bytes | None:
+        n = self.integer()
         if n < 0:
             return None
         return self.src.read(n) if n else b""
@@ -169,42 +169,42 @@ class _Reader:
         if (vmaj, vmin) >= (1, 15):
             toc.compressed = self.byte() != 0  # algorithm: 0 none, 1 gzip, 2 lz4, 3 zstd
         else:
-            toc.compressed = self.int() != 0  # gzip level (-1 is zlib's default level)
+            toc.compressed = self.integer() != 0  # gzip level (-1 is zlib's default level)
         for _ in range(7):  # creation time
-            self.int()
-        self.raw_str()  # database name
-        self.raw_str()  # server version
-        self.raw_str()  # pg_dump version
+            self.integer()
+        self.string()  # database name
+        self.string()  # server version
+        self.string()  # pg_dump version
 
     def read_toc(self, toc: _Toc, extra: str) -> None:
         """Read every TOC entry; ``extra`` is ``offset`` (custom) or ``filename`` (directory)."""
         v = toc.version[:2]
-        count = self.int()
+        count = self.integer()
         for _ in range(count):
-            dump_id = self.int()
-            self.int()  # had a data dumper
-            self.raw_str()  # table oid
-            self.raw_str()  # oid
-            tag = self.raw_str() or b""
-            desc = (self.raw_str() or b"").decode("ascii", "replace")
-            self.int()  # section
-            defn = self.raw_str() or b""
-            self.raw_str()  # drop statement
-            self.raw_str()  # copy statement
-            namespace = self.raw_str() or b""
-            self.raw_str()  # tablespace
+            dump_id = self.integer()
+            self.integer()  # had a data dumper
+            self.string()  # table oid
+            self.string()  # oid
+            tag = self.string() or b""
+            desc = (self.string() or b"").decode("ascii", "replace")
+            self.integer()  # section
+            defn = self.string() or b""
+            self.string()  # drop statement
+            self.string()  # copy statement
+            namespace = self.string() or b""
+            self.string()  # tablespace
             if v >= (1, 14):
-                self.raw_str()  # table access method
+                self.string()  # table access method
             if v >= (1, 16):
-                self.int()  # relkind
-            self.raw_str()  # owner
-            self.raw_str()  # with oids
-            while self.raw_str() is not None:  # dependencies
+                self.integer()  # relkind
+            self.string()  # owner
+            self.string()  # with oids
+            while self.string() is not None:  # dependencies
                 pass
             if extra == "offset":
                 self.src.read(1 + toc.off_size)
             else:
-                self.raw_str()
+                self.string()
             if desc == "ENCODING":
                 m = re.search(rb"'([^']+)'", defn)
                 if m:
@@ -310,13 +310,13 @@ class ArchiveCounter:
             r.read_toc(self._toc, "offset")
             while not src.at_end():
                 kind = r.byte()
-                dump_id = r.int()
+                dump_id = r.integer()
                 if kind == BLK_DATA:
                     counter = _LineCounter(self._toc.compressed)
                     self._chunks(r, counter.feed)
                     self._counts[dump_id] = counter.rows(f"TOC entry {dump_id}")
                 elif kind == BLK_BLOBS:
-                    while r.int() != 0:  # large objects: oid, chunks, ... 0
+                    while r.integer() != 0:  # large objects: oid, chunks, ... 0
                         self._chunks(r, None)
                 else:
                     raise ArchiveError(f"unknown data block type {kind} in the archive")
@@ -326,7 +326,7 @@ class ArchiveCounter:
     @staticmethod
     def _chunks(r: _Reader, sink) -> None:
         while True:
-            n = r.int()
+            n = r.integer()
             if n == 0:
                 return
             data = r.src.read(n)
@@ -351,7 +351,7 @@ class ArchiveCounter:
                         fh = open(os.path.join(self.path, name), "rb", buffering=0)  # pylint: disable=consider-using-with
                         open_files[name] = (fh, _LineCounter(bool(m.group(2)), gzip_file=True), int(m.group(1)))
                 progressed = False
-                for name, (fh, counter, dump_id) in list(open_files.items()):
+                for fh, counter, _dump_id in open_files.values():
                     while True:
                         data = fh.read(_CHUNK)
                         if not data:
