@@ -259,36 +259,60 @@ class ArchiveCounter:
         self.fmt = fmt
         self._done = threading.Event()
         self._stop = threading.Event()
+        self._handover = threading.Event()
         self._thread: threading.Thread | None = None
+        self._steps: t.Iterator[None] | None = None
+        self._finished_reading = False
         self._error: BaseException | None = None
         self._counts: dict[int, int] = {}
         self._toc = _Toc()
 
     # -- lifecycle --------------------------------------------------------------
+    # While pg_dump runs, a thread reads at a lower priority (nice +10): it takes the CPU time pg_dump
+    # and the server leave idle, and yields to them when both cores are busy. Once pg_dump has exited,
+    # finish() takes over whatever is left in the calling thread, at the module's own priority.
     def start(self) -> None:
-        target = self._follow_custom if self.fmt == "custom" else self._follow_directory
-        self._thread = threading.Thread(target=self._run, args=(target,), daemon=True)
+        self._steps = self._follow_custom() if self.fmt == "custom" else self._follow_directory()
+        self._thread = threading.Thread(target=self._background, daemon=True)
         self._thread.start()
 
-    def _run(self, target) -> None:
+    def _background(self) -> None:
         try:
-            target()
-        except _Stopped:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
+                           min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10))
+        except (AttributeError, OSError):
             pass
+        self._advance(until_handover=True)
+
+    def _advance(self, until_handover: bool) -> None:
+        try:
+            for _ in self._steps:
+                if until_handover and self._handover.is_set():
+                    return
+            self._finished_reading = True
+        except _Stopped:
+            self._finished_reading = True
         except BaseException as exc:  # reported by finish()
             self._error = exc
+            self._finished_reading = True
 
     def abort(self) -> None:
         self._stop.set()
         self._done.set()
+        self._handover.set()
         if self._thread is not None:
             self._thread.join()
+        if self._steps is not None:
+            self._steps.close()
 
     def finish(self) -> dict[tuple[str, str], int]:
-        """Wait for the follower to read the rest; ArchiveError when the archive is not what it should be."""
+        """Read the rest (pg_dump has exited); ArchiveError when the archive is not what it should be."""
         self._done.set()
+        self._handover.set()
         if self._thread is not None:
             self._thread.join()
+        if not self._finished_reading:
+            self._advance(until_handover=False)
         if self._error is not None:
             if isinstance(self._error, ArchiveError):
                 raise self._error
@@ -302,7 +326,7 @@ class ArchiveCounter:
         return {tables[i]: self._counts[i] for i in tables}
 
     # -- custom format: one file, data blocks after the TOC ---------------------------
-    def _follow_custom(self) -> None:
+    def _follow_custom(self) -> t.Iterator[None]:
         src = _Follower(self.path, self._done.is_set, self._stop)
         try:
             r = _Reader(src)
@@ -313,18 +337,18 @@ class ArchiveCounter:
                 dump_id = r.integer()
                 if kind == BLK_DATA:
                     counter = _LineCounter(self._toc.compressed)
-                    self._chunks(r, counter.feed)
+                    yield from self._chunks(r, counter.feed)
                     self._counts[dump_id] = counter.rows(f"TOC entry {dump_id}")
                 elif kind == BLK_BLOBS:
                     while r.integer() != 0:  # large objects: oid, chunks, ... 0
-                        self._chunks(r, None)
+                        yield from self._chunks(r, None)
                 else:
                     raise ArchiveError(f"unknown data block type {kind} in the archive")
         finally:
             src.close()
 
     @staticmethod
-    def _chunks(r: _Reader, sink) -> None:
+    def _chunks(r: _Reader, sink) -> t.Iterator[None]:
         while True:
             n = r.integer()
             if n == 0:
@@ -332,9 +356,10 @@ class ArchiveCounter:
             data = r.src.read(n)
             if sink is not None:
                 sink(data)
+            yield
 
     # -- directory format: one data file per table --------------------------------------
-    def _follow_directory(self) -> None:
+    def _follow_directory(self) -> t.Iterator[None]:
         open_files: dict[str, tuple[t.BinaryIO, _LineCounter, int]] = {}
         try:
             while True:
@@ -358,8 +383,7 @@ class ArchiveCounter:
                             break
                         counter.feed(data)
                         progressed = True
-                        if self._stop.is_set():
-                            return
+                        yield
                 if finished:
                     for name, (fh, counter, dump_id) in open_files.items():
                         self._counts[dump_id] = counter.rows(f"{name}")
