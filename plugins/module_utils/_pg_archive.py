@@ -170,7 +170,7 @@ class _Reader:
             toc.compressed = self.byte() != 0  # algorithm: 0 none, 1 gzip, 2 lz4, 3 zstd
         else:
             toc.compressed = self.integer() != 0  # gzip level (-1 is zlib's default level)
-        for _ in range(7):  # creation time
+        for _field in range(7):  # creation time
             self.integer()
         self.string()  # database name
         self.string()  # server version
@@ -180,7 +180,7 @@ class _Reader:
         """Read every TOC entry; ``extra`` is ``offset`` (custom) or ``filename`` (directory)."""
         v = toc.version[:2]
         count = self.integer()
-        for _ in range(count):
+        for _entry in range(count):
             dump_id = self.integer()
             self.integer()  # had a data dumper
             self.string()  # table oid
@@ -286,7 +286,7 @@ class ArchiveCounter:
 
     def _advance(self, until_handover: bool) -> None:
         try:
-            for _ in self._steps:
+            for _step in self._steps:
                 if until_handover and self._handover.is_set():
                     return
             self._finished_reading = True

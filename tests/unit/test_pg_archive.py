@@ -59,7 +59,8 @@ OBJECTS = [
 EXPECTED = {("public", "a"): 3, ("Odd schema", 'T "x".y'): 0, ("public", "big"): 5000}
 
 
-def custom_archive(vmin: int, compressed: bool, copy: dict[int, bytes] = COPY) -> bytes:
+def custom_archive(vmin: int, compressed: bool, copy: dict[int, bytes] | None = None) -> bytes:
+    copy = COPY if copy is None else copy
     out = header(vmin, 1, compressed) + w_int(len(OBJECTS))
     out += b"".join(entry(vmin, i, d, s, n, b"\x03" + bytes(8)) for i, d, s, n in OBJECTS)
     for dump_id, data in copy.items():
