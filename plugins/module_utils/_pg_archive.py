@@ -236,6 +236,10 @@ class _LineCounter:
             self.lines += data.count(b"\n")
             self._tail = (self._tail + data[-len(TERMINATOR):])[-len(TERMINATOR):]
 
+    def complete(self) -> bool:
+        """All of this table's data is here: the compressed stream ended, or the terminator line came."""
+        return self._z.eof if self._z is not None else self._tail == TERMINATOR
+
     def rows(self, what: str) -> int:
         if self._z is not None:
             self._count(self._z.flush())
@@ -360,7 +364,9 @@ class ArchiveCounter:
 
     # -- directory format: one data file per table --------------------------------------
     def _follow_directory(self) -> t.Iterator[None]:
+        # a file is read as it grows and closed once its data is complete (pg_dump -j N writes N at a time)
         open_files: dict[str, tuple[t.BinaryIO, _LineCounter, int]] = {}
+        counted: set[str] = set()
         try:
             while True:
                 if self._stop.is_set():
@@ -372,11 +378,11 @@ class ArchiveCounter:
                     names = []
                 for name in names:
                     m = _DATA_FILE.match(name)
-                    if m and name not in open_files:
+                    if m and name not in open_files and name not in counted:
                         fh = open(os.path.join(self.path, name), "rb", buffering=0)  # pylint: disable=consider-using-with
                         open_files[name] = (fh, _LineCounter(bool(m.group(2)), gzip_file=True), int(m.group(1)))
                 progressed = False
-                for fh, counter, _dump_id in open_files.values():
+                for name, (fh, counter, dump_id) in list(open_files.items()):
                     while True:
                         data = fh.read(_CHUNK)
                         if not data:
@@ -384,9 +390,12 @@ class ArchiveCounter:
                         counter.feed(data)
                         progressed = True
                         yield
+                    if finished or counter.complete():
+                        fh.close()
+                        del open_files[name]
+                        counted.add(name)
+                        self._counts[dump_id] = counter.rows(name)
                 if finished:
-                    for name, (fh, counter, dump_id) in open_files.items():
-                        self._counts[dump_id] = counter.rows(f"{name}")
                     return
                 if not progressed:
                     time.sleep(_POLL)

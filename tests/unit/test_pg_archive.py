@@ -5,13 +5,18 @@ integration tests read real pg_dump output."""
 from __future__ import annotations
 
 import gzip
+import subprocess
+import sys
 import threading
 import time
 import zlib
+from pathlib import Path
 
 import pytest
 
 from ansible_collections.runbook.ops.plugins.module_utils._pg_archive import ArchiveCounter, ArchiveError
+
+COLLECTIONS = Path(__file__).resolve().parents[2] / "collections"
 
 
 def w_int(value: int) -> bytes:
@@ -150,3 +155,35 @@ def test_abort_stops_the_follower(tmp_path):
     done = threading.Event()
     threading.Thread(target=lambda: (counter.abort(), done.set()), daemon=True).start()
     assert done.wait(10)
+
+
+def test_directory_files_are_closed_once_complete(tmp_path):
+    # pg_dump -Fd of a database with thousands of tables: the follower must not hold every file open
+    d = tmp_path / "many.dir"
+    d.mkdir()
+    objects = [(1, "ENCODING", "", "ENCODING")]
+    objects += [(10 + k, "TABLE", "public", f"t{k}") for k in range(600)]
+    objects += [(1000 + k, "TABLE DATA", "public", f"t{k}") for k in range(600)]
+    toc = header(14, 3, False) + w_int(len(objects))
+    toc += b"".join(entry(14, i, desc, s, n, w_str(f"{i}.dat" if desc == "TABLE DATA" else "")) for i, desc, s, n in objects)
+    (tmp_path / "toc.bin").write_bytes(toc)
+    code = (
+        "import resource, sys, time, gzip, os\n"
+        f"sys.path.insert(0, {str(COLLECTIONS)!r})\n"
+        "from ansible_collections.runbook.ops.plugins.module_utils._pg_archive import ArchiveCounter\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (200, 200))\n"
+        f"d = {str(d)!r}\n"
+        "c = ArchiveCounter(d, 'directory')\n"
+        "c.start()\n"
+        "for k in range(600):\n"
+        "    with open(os.path.join(d, f'{1000 + k}.dat.gz'), 'wb') as fh:\n"
+        "        fh.write(gzip.compress(b'row\\n' * k + b'\\\\.\\n\\n\\n'))\n"
+        "    if k % 50 == 0:\n"
+        "        time.sleep(0.05)\n"
+        f"os.replace({str(tmp_path / 'toc.bin')!r}, os.path.join(d, 'toc.dat'))\n"
+        "counts = c.finish()\n"
+        "assert counts == {('public', f't{k}'): k for k in range(600)}, counts\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
