@@ -213,23 +213,83 @@ class _Reader:
 
 
 class _LineCounter:
-    """Lines of one table's COPY data, decompressing it first when needed."""
+    """Lines of one table's COPY data, decompressing it first when needed.
+
+    The zlib (custom format) or gzip (directory format) wrapper is read here and the deflate data
+    inflated raw: zlib's own checks of the wrapper's adler32 / crc32 would cost more than inflating
+    (the files' sha256 in the manifest guards their bytes, pg_restore checks the sums again when
+    it restores). A gzip member's length (ISIZE) is still compared.
+    """
 
     def __init__(self, compressed: bool, gzip_file: bool = False) -> None:
-        self._z = zlib.decompressobj(31 if gzip_file else 15) if compressed else None
+        self._compressed = compressed
         self._gzip = gzip_file
+        self._pending = b""  # wrapper header or trailer bytes not complete yet
+        self._z = None  # raw inflater of the current stream
+        self._in_trailer = False
+        self._member_out = 0
+        self._complete = False
         self.lines = 0
         self._tail = b""
 
     def feed(self, data: bytes) -> None:
-        if self._z is not None:
-            out = self._z.decompress(data)
-            while self._z.eof and self._z.unused_data:  # a gzip file may hold several members
-                rest = self._z.unused_data
-                self._z = zlib.decompressobj(31 if self._gzip else 15)
-                out += self._z.decompress(rest)
-            data = out
-        self._count(data)
+        if not self._compressed:
+            self._count(data)
+            return
+        while data:
+            if self._z is None:  # a wrapper header
+                self._pending += data
+                size = self._header_size(self._pending)
+                if size is None:
+                    return
+                data, self._pending = self._pending[size:], b""
+                self._z, self._member_out, self._complete = zlib.decompressobj(-15), 0, False
+            elif not self._in_trailer:
+                out = self._z.decompress(data)
+                self._member_out += len(out)
+                self._count(out)
+                if not self._z.eof:
+                    return
+                data, self._in_trailer = self._z.unused_data, True
+            else:  # adler32 (zlib) or crc32 + ISIZE (gzip)
+                need = 8 if self._gzip else 4
+                self._pending += data
+                if len(self._pending) < need:
+                    return
+                trailer, data = self._pending[:need], self._pending[need:]
+                self._pending, self._in_trailer, self._complete = b"", False, True
+                if self._gzip and int.from_bytes(trailer[4:], "little") != self._member_out & 0xFFFFFFFF:
+                    raise ArchiveError("a gzip member's length does not match its data")
+                if not self._gzip:
+                    return  # one zlib stream per data block
+                self._z = None  # a gzip file may hold several members
+
+    def _header_size(self, head: bytes) -> int | None:
+        """Bytes of the zlib / gzip header at the start of ``head`` (None: not all there yet)."""
+        if not self._gzip:
+            if len(head) < 2:
+                return None
+            if head[0] & 0x0F != 8 or (head[0] * 256 + head[1]) % 31 or head[1] & 0x20:
+                raise ArchiveError("compressed data without a zlib header")
+            return 2
+        if len(head) < 10:
+            return None
+        if head[:3] != b"\x1f\x8b\x08":
+            raise ArchiveError("a data file without a gzip header")
+        flags, pos = head[3], 10
+        if flags & 4:  # FEXTRA
+            if len(head) < pos + 2:
+                return None
+            pos += 2 + int.from_bytes(head[pos:pos + 2], "little")
+        for bit in (8, 16):  # FNAME, FCOMMENT: zero-terminated
+            if flags & bit:
+                end = head.find(b"\0", pos)
+                if end < 0:
+                    return None
+                pos = end + 1
+        if flags & 2:  # FHCRC
+            pos += 2
+        return pos if len(head) >= pos else None
 
     def _count(self, data: bytes) -> None:
         if data:
@@ -238,13 +298,11 @@ class _LineCounter:
 
     def complete(self) -> bool:
         """All of this table's data is here: the compressed stream ended, or the terminator line came."""
-        return self._z.eof if self._z is not None else self._tail == TERMINATOR
+        return self._complete if self._compressed else self._tail == TERMINATOR
 
     def rows(self, what: str) -> int:
-        if self._z is not None:
-            self._count(self._z.flush())
-            if not self._z.eof:
-                raise ArchiveError(f"the compressed data of {what} is incomplete")
+        if self._compressed and not self._complete:
+            raise ArchiveError(f"the compressed data of {what} is incomplete")
         if self._tail != TERMINATOR:
             raise ArchiveError(f"the data of {what} does not end with COPY's terminator")
         return self.lines - 3

@@ -5,6 +5,7 @@ integration tests read real pg_dump output."""
 from __future__ import annotations
 
 import gzip
+import io
 import subprocess
 import sys
 import threading
@@ -187,3 +188,41 @@ def test_directory_files_are_closed_once_complete(tmp_path):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def gzip_with_name(data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="3347.dat", mode="wb", fileobj=buf, mtime=0) as fh:
+        fh.write(data)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("make, ok", [
+    (gzip_with_name, True),  # FNAME in the header
+    (lambda d: gzip.compress(d[:7]) + gzip.compress(d[7:]), True),  # two members
+    (lambda d: gzip.compress(d)[:-4] + (len(d) + 1).to_bytes(4, "little"), False),  # ISIZE does not match
+    (lambda d: b"\x1f\x8c" + gzip.compress(d)[2:], False),  # not gzip
+])
+def test_gzip_data_files(tmp_path, make, ok):
+    d = tmp_path / "a.dir"
+    d.mkdir()
+    objects = [(1, "ENCODING", "", "ENCODING"), (2, "TABLE", "public", "a"), (11, "TABLE DATA", "public", "a")]
+    toc = header(14, 3, False) + w_int(len(objects))
+    toc += b"".join(entry(14, i, desc, s, n, w_str(f"{i}.dat" if desc == "TABLE DATA" else "")) for i, desc, s, n in objects)
+    (d / "toc.dat").write_bytes(toc)
+    (d / "11.dat.gz").write_bytes(make(COPY[11]))
+    if ok:
+        assert count(str(d), "directory") == {("public", "a"): 3}
+    else:
+        with pytest.raises(ArchiveError):
+            count(str(d), "directory")
+
+
+def test_custom_block_without_zlib_header_is_an_error(tmp_path):
+    path = tmp_path / "a.dump"
+    good = custom_archive(14, True)
+    bad = good.replace(zlib.compress(COPY[11], 6)[:2], b"\x00\x00", 1)
+    assert bad != good
+    path.write_bytes(bad)
+    with pytest.raises(ArchiveError, match="zlib header"):
+        count(str(path), "custom")
