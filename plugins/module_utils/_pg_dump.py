@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import glob
 import gzip
+import json
 import os
 import re
 import threading
@@ -22,6 +23,7 @@ import typing as t
 
 from ansible_collections.runbook.ops.plugins.module_utils import _backup as B
 from ansible_collections.runbook.ops.plugins.module_utils import _pg_names
+from ansible_collections.runbook.ops.plugins.module_utils._pg_archive import MAX_PG_DUMP_MAJOR, ArchiveCounter, ArchiveError
 from ansible_collections.runbook.ops.plugins.module_utils._postgres import PostgresError, postgres_argument_spec
 from ansible_collections.runbook.ops.plugins.module_utils._runtime import Runtime, RuntimeFailure, runtime_argument_spec
 
@@ -98,6 +100,68 @@ def parse_tool_version(text: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+# -- tool versions, remembered per binary ------------------------------------------
+# ``pg_dump --version`` costs a process start per tool and run; a scheduled backup runs the same
+# binaries every night. The answer is kept in the user's cache directory, keyed by the binary's
+# real path and checked against its inode, size and modification time, so an upgraded or replaced
+# binary is asked again. Any problem with the cache only means asking the binary.
+_TOOL_CACHE_MAX = 64
+
+
+def _tool_cache_path() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "runbook.ops", "pg-tool-versions.json")
+
+
+def _binary_identity(path: str) -> list | None:
+    try:
+        real = os.path.realpath(path)
+        st = os.stat(real)
+    except OSError:
+        return None
+    return [real, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _read_tool_cache() -> dict:
+    try:
+        with open(_tool_cache_path(), encoding="utf-8") as fh:
+            data = json.load(fh)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def cached_tool_version(path: str) -> str | None:
+    """The remembered ``--version`` output of the binary at ``path``, if it is still the same file."""
+    ident = _binary_identity(path)
+    if ident is None:
+        return None
+    entry = _read_tool_cache().get(ident[0])
+    if isinstance(entry, dict) and entry.get("id") == ident[1:] and isinstance(entry.get("version"), str):
+        return entry["version"]
+    return None
+
+
+def remember_tool_version(path: str, version: str) -> None:
+    ident = _binary_identity(path)
+    if ident is None:
+        return
+    cache_file = _tool_cache_path()
+    try:
+        data = _read_tool_cache()
+        data.pop(ident[0], None)
+        while len(data) >= _TOOL_CACHE_MAX:
+            data.pop(next(iter(data)))
+        data[ident[0]] = {"id": ident[1:], "version": version}
+        os.makedirs(os.path.dirname(cache_file), mode=0o700, exist_ok=True)
+        tmp = f"{cache_file}.{os.getpid()}.tmp"
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as fh:
+            json.dump(data, fh)
+        os.replace(tmp, cache_file)
+    except OSError:
+        pass
+
+
 class PgTools:
     """Located, version-checked client tools for one server."""
 
@@ -156,9 +220,13 @@ class PgTools:
                                            f" (looked in /usr/lib/postgresql/{self.server_major}/bin, newer versions and PATH)")
                     + "; install the PostgreSQL client matching the server or set pg_bin_dir / pg_dump_path"
                 )
-        rc, out, err = self.runtime.run([path, "--version"])
-        if rc != 0:
-            raise PostgresError(f"cannot run {path} --version in {self.runtime.describe()}: {(err or out).strip()}")
+        out = None if self.runtime.in_container else cached_tool_version(path)
+        if out is None:
+            rc, out, err = self.runtime.run([path, "--version"])
+            if rc != 0:
+                raise PostgresError(f"cannot run {path} --version in {self.runtime.describe()}: {(err or out).strip()}")
+            if not self.runtime.in_container and parse_tool_version(out) is not None:
+                remember_tool_version(path, out)
         major = parse_tool_version(out)
         if major is None:
             raise PostgresError(f"cannot parse the version of {path}: {out.strip()!r}")
@@ -480,10 +548,14 @@ class BackupRun:
                                f"(pg_database_size {B.human_bytes(size)} x space_factor {p['space_factor']:g})")
         is_dir = p["format"] == "directory"
         partial = B.partial_name(final)
-        # row_counts: pg_dump reads the snapshot this transaction exports, so the counts are the dump's
-        snap = SnapshotCounter(self.client, db) if p["row_counts"] else None
+        method = self._count_method() if p["row_counts"] else None
+        # "archive": a follower counts each table's rows in the data pg_dump writes (no second read);
+        # "snapshot": a REPEATABLE READ transaction exports its snapshot to pg_dump and counts in it
+        snap = SnapshotCounter(self.client, db) if method == "snapshot" else None
+        follower: ArchiveCounter | None = None
         rc, err = 1, ""
         counts: dict[str, int] | None = None
+        count_error: str | None = None
         try:
             argv = [self.tools.find("pg_dump"), "-F", FORMATS[p["format"]][0]]
             if snap is not None:
@@ -498,6 +570,7 @@ class BackupRun:
                 B.new_partial(final, directory=is_dir)
                 full = argv + ["-f", partial]
                 self._cmd(full)
+                follower = self._follow(method, partial)
                 rc, _out, err = self.runtime.run(full, env=self.env)
             elif is_dir:
                 tmp = self.runtime.mktemp_dir()
@@ -508,15 +581,26 @@ class BackupRun:
                     if rc == 0:
                         B.remove_path(partial)
                         self.runtime.copy_out(f"{tmp}/dump", partial)
+                        follower = self._follow(method, partial)
                 finally:
                     self.runtime.remove(tmp)
             else:
                 B.new_partial(final)
                 self._cmd(argv)
+                follower = self._follow(method, partial)
                 with open(partial, "wb") as fh:
                     rc, err = self.runtime.run_to_file(argv, fh, env=self.env)
             if snap is not None:
                 counts = snap.wait()
+            if follower is not None:
+                if rc != 0:
+                    follower.abort()
+                else:
+                    try:
+                        counts = {table_key(s, n): rows for (s, n), rows in follower.finish().items()}
+                    except ArchiveError as exc:
+                        count_error = f"row counts: cannot read the archive pg_dump wrote: {exc}"
+                follower = None
         except RuntimeFailure as exc:
             B.discard_partial(partial)
             raise_runtime(exc)
@@ -524,6 +608,8 @@ class BackupRun:
             B.discard_partial(partial)
             raise
         finally:
+            if follower is not None:
+                follower.abort()
             if snap is not None:
                 snap.close()
         if rc != 0:
@@ -539,11 +625,37 @@ class BackupRun:
             "pg_dump_version": self.tools.versions.get("pg_dump"),
             "database_size": size,
             "snapshot_row_counts": counts is not None,
+            "row_counts_from": method if counts is not None else None,
             "row_counts": counts,
             "tables": None if counts is None else len(counts),
             "total_rows": None if counts is None else sum(counts.values()),
             "ran_in": self.runtime.describe(),
-        })
+        }, count_error)
+
+    def _count_method(self) -> str:
+        """``archive`` when the rows can be counted in pg_dump's own output, else ``snapshot``.
+
+        The archive is read for the custom format compressed with gzip (pg_dump writes chunks of
+        compressed data) and the directory format with gzip or none (a file per table); other
+        formats and compressions (lz4, zstd: no decompressor in the standard library; custom
+        uncompressed: a length-prefixed chunk per row, too slow to walk in Python) count in the
+        exported snapshot instead.
+        """
+        p = self.p
+        if self.tools.major("pg_dump") > MAX_PG_DUMP_MAJOR:
+            return "snapshot"
+        if p["format"] == "custom" and p["compression"] == "gzip":
+            return "archive"
+        if p["format"] == "directory" and p["compression"] in ("gzip", "none"):
+            return "archive"
+        return "snapshot"
+
+    def _follow(self, method: str | None, partial: str) -> ArchiveCounter | None:
+        if method != "archive":
+            return None
+        follower = ArchiveCounter(partial, self.p["format"])
+        follower.start()
+        return follower
 
     def _backup_globals(self) -> None:
         started = B.utcnow()
@@ -582,7 +694,8 @@ class BackupRun:
         last = text.splitlines()[-3:] if text else [f"exit code {rc}"]
         raise PostgresError(f"{tool} of {what!r} failed (exit code {rc}): {' '.join(last)}")
 
-    def _finish(self, name: str, final: str, partial: str, started, details: dict) -> None:
+    def _finish(self, name: str, final: str, partial: str, started, details: dict,
+                count_error: str | None = None) -> None:
         p = self.p
         try:
             entries = B.file_entries(partial, self.dest)
@@ -595,7 +708,9 @@ class BackupRun:
             raise
         finished = B.utcnow()
         manifest = B.new_manifest("postgres", name, final, started, finished, entries, details)
-        if name != GLOBALS_NAME:
+        if count_error:
+            B.set_verification(manifest, p["verify"], False, {"error": count_error})
+        elif name != GLOBALS_NAME:
             self._verify(manifest, final)
         else:
             problems = B.verify_files(manifest, self.dest) if p["verify"] != "none" else []

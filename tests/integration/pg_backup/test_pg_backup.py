@@ -37,7 +37,9 @@ def test_custom_backup_manifest_and_modes(pg, ansible_module, backup_db, backup_
     # the password never appears anywhere
     secret = pg.conn_args()["login_password"]
     assert secret not in json.dumps(r.result) and secret not in json.dumps(m)
-    assert any("--snapshot=" in " ".join(c) for c in r["commands"])
+    # the counts are read from the archive pg_dump wrote: no exported snapshot, no second read
+    assert m["postgres"]["row_counts_from"] == "archive"
+    assert not any("--snapshot=" in " ".join(c) for c in r["commands"])
 
 
 @pytest.mark.parametrize("fmt, extra", [
