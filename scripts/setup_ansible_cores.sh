@@ -15,7 +15,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 python_bin=${PYTHON:-python3}
-venvs=${RUNBOOK_CORE_VENVS:-${XDG_CACHE_HOME:-$HOME/.cache}/runbook-ops}
+venvs=${RUNBOOK_CORE_VENVS:-$HOME/.cache/runbook-ops}
 
 log() { printf '[setup-ansible-cores] %s\n' "$*"; }
 
