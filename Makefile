@@ -69,7 +69,7 @@ CORE_TESTS := tests/integration/pg_report tests/integration/pg_vacuum/test_pg_va
 	tests/integration/playbooks/test_schedules.py::test_weekly_real_run_then_monthly_check
 test-ansible-cores: setup
 	@for c in $(ANSIBLE_CORES); do \
-	  echo "== $$($(RUNBOOK_CORE_VENVS)/core$$c/bin/ansible --version | head -1)"; \
+	  echo "== $$($(RUNBOOK_CORE_VENVS)/core$$c/bin/ansible --version | sed -n 1p)"; \
 	  RUNBOOK_ANSIBLE_BIN_DIR=$(RUNBOOK_CORE_VENVS)/core$$c/bin $(PYTEST) $(CORE_TESTS) -q -n $(PYTEST_WORKERS) --dist loadfile || exit 1; \
 	done
 

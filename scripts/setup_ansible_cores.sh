@@ -24,14 +24,14 @@ install_core_venv() {
   stamp="$venv/.requirements.sha256"
   want=$(sha256sum "$reqs" | cut -d' ' -f1)
   if [ -x "$venv/bin/ansible-playbook" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
-    log "$venv up to date ($("$venv/bin/ansible" --version | head -1))"
+    log "$venv up to date ($reqs)"
     return 0
   fi
   [ -x "$venv/bin/python" ] || { log "creating $venv"; mkdir -p "$venvs"; "$python_bin" -m venv "$venv"; }
   log "installing $reqs into $venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$reqs"
   echo "$want" > "$stamp"
-  log "$venv: $("$venv/bin/ansible" --version | head -1)"
+  log "$venv: $("$venv/bin/ansible" --version | sed -n 1p)"
 }
 
 install_core_venv 216 requirements/ansible-core-2.16.txt
