@@ -22,7 +22,8 @@ cd "$work"   # away from the repository and its ansible.cfg
 export ANSIBLE_CONFIG="$work/ansible.cfg" ANSIBLE_COLLECTIONS_PATH="$work/installed"
 ansible-galaxy collection install --offline --force -p "$work/installed" "$tarball" >/dev/null
 test -f "$work/installed/ansible_collections/runbook/ops/MANIFEST.json"
-for m in $(ls "$repo"/plugins/modules/*.py 2>/dev/null | xargs -n1 basename | sed 's/\.py$//'); do
+for f in "$repo"/plugins/modules/*.py; do
+  m=$(basename "$f" .py)
   # ansible-doc only warns about a module it cannot load: treat any output on stderr as a failure
   err=$(ansible-doc "runbook.ops.$m" 2>&1 >/dev/null) || { echo "$err" >&2; exit 1; }
   if [ -n "$err" ]; then echo "ansible-doc runbook.ops.$m: $err" >&2; exit 1; fi

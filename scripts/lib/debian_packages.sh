@@ -9,6 +9,8 @@
 # installed (empty when everything was present). Exits when a package is
 # missing and this is not root.
 
+# DEBIAN_PACKAGES_INSTALLED is read by the scripts that source this file
+# shellcheck disable=SC2034
 ensure_debian_packages() {
   local tag=$1 p
   shift

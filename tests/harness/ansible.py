@@ -9,13 +9,26 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+# The directory of the `ansible` / `ansible-playbook` to run: the test venv's own, or
+# RUNBOOK_ANSIBLE_BIN_DIR (another venv's bin, e.g. ansible-core 2.16's, for
+# make test-ansible-cores). Its Python runs the modules on localhost.
+BIN = Path(os.environ.get("RUNBOOK_ANSIBLE_BIN_DIR") or Path(sys.executable).parent)
+
+
+def ansible_core_version() -> tuple[int, int]:
+    """(major, minor) of the ansible-core that BIN holds."""
+    out = subprocess.run([str(BIN / "ansible"), "--version"], capture_output=True, text=True, check=True).stdout
+    m = re.search(r"core (\d+)\.(\d+)", out)
+    if not m:
+        raise RuntimeError(f"cannot parse `ansible --version`: {out!r}")
+    return int(m.group(1)), int(m.group(2))
 
 
 def ansible_env(extra: dict | None = None) -> dict:

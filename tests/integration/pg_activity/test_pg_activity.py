@@ -114,7 +114,7 @@ def test_cancel_with_only_idle_sessions_changes_nothing(ansible_module, pg, acti
 def test_filters_select_exactly(ansible_module, pg, activity_db, sessions):
     a = sessions.open(activity_db, application_name="rb-app-a").idle_in_transaction("SELECT 1")
     b = sessions.open(activity_db, user="app_user", application_name="rb-app-b").idle_in_transaction("SELECT 2")
-    c = sessions.open(activity_db, application_name="rb-app-c").run_blocking("SELECT pg_sleep(60)")
+    c = sessions.open(activity_db, application_name="rb-app-c").run_blocking("SELECT pg_sleep(600)")
     base = dict(min_duration_seconds=0, idle_in_transaction_seconds=0, databases=[activity_db])
     cases = [
         (dict(application_names=["rb-app-a"]), {a.pid}),

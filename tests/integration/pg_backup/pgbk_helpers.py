@@ -28,6 +28,8 @@ def make_db(pg, prefix: str = "bk", rows: int | None = None) -> str:
 
 def backup_args(pg, backup_dir, db, **extra):
     args = dict(pg.conn_args(), backup_dir=backup_dir, databases=[db])
+    if not any(k in extra for k in ("pg_bin_dir", "pg_dump_path", "container")):
+        args.update(pg.tool_args())  # another major's client tools (RUNBOOK_PG_MAJOR), as users set them
     args.update(extra)
     return args
 

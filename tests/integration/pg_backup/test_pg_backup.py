@@ -31,7 +31,7 @@ def test_custom_backup_manifest_and_modes(pg, ansible_module, backup_db, backup_
     m = load(b["manifest"])
     assert m["kind"] == "postgres" and m["name"] == backup_db and m["verified"] == "passed"
     assert m["postgres"]["row_counts"] == EXPECTED_COUNTS
-    assert m["postgres"]["format"] == "custom" and m["postgres"]["server_version"].startswith("15")
+    assert m["postgres"]["format"] == "custom" and m["postgres"]["server_version"].startswith(f"{pg.version}.")
     assert m["files"][0]["sha256"] == b["sha256"] and len(b["sha256"]) == 64
     assert sorted(os.listdir(backup_dir)) == sorted([os.path.basename(b["path"]), os.path.basename(b["manifest"])])
     # the password never appears anywhere
@@ -87,6 +87,8 @@ def test_without_row_counts(pg, ansible_module, backup_db, backup_dir, verify):
 
 
 def test_zstd_on_pg15_is_a_clear_error(pg, ansible_module, backup_db, backup_dir):
+    if pg.version >= 16:
+        pytest.skip("pg_dump 16+ has zstd: tests/integration/matrix covers each major's compressions")
     r = ansible_module("pg_backup", backup_args(pg, backup_dir, backup_db, compression="zstd"))
     assert r.failed
     assert "zstd needs pg_dump 16" in r["msg"]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.ansible import ansible_core_version
 from harness.net import free_port
 
 pytestmark = pytest.mark.integration
@@ -208,7 +209,8 @@ def test_json_query_in_a_playbook(ansible_playbook, pg, report_dbs):
     })
     assert res.rc == 0, res.stdout[-3000:]
     facts = res.task_results("Pick the big table with json_query")[0]
-    assert facts["ansible_facts"]["big_bytes"] == expected
+    # ansible-core 2.19 keeps the template's int; older cores (no native types) render a string
+    assert facts["ansible_facts"]["big_bytes"] == (expected if ansible_core_version() >= (2, 19) else str(expected))
     assert facts["ansible_facts"]["over_1m"] == ["big"]
 
 
