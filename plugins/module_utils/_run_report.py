@@ -154,17 +154,56 @@ def backup_history(directories: t.Iterable[str], limit: int = 30) -> list[dict]:
                 "complete": rec.complete,
                 "database_size": _int(details.get("database_size")),
                 "total_keys": _int(details.get("total_keys")),
+                "row_counts": details.get("row_counts") if isinstance(details.get("row_counts"), dict) else None,
             }
             series.setdefault((rec.kind, rec.name), []).append(entry)
         for entries in series.values():
+            _keep_row_counts_for_comparison(entries)
             out.extend(entries[-limit:] if limit > 0 else entries)
     out.sort(key=lambda e: (e["finished_at"], e["kind"], e["name"], e["id"]))
+    return out
+
+
+def _keep_row_counts_for_comparison(entries: list[dict]) -> None:
+    """Row counts stay only on the newest backup and the newest good one before it (what the data-loss check compares)."""
+    keep = {id(entries[-1])} if entries else set()
+    for e in reversed(entries[:-1]):
+        if e["verified"] == B.VERIFY_PASSED and e["complete"]:
+            keep.add(id(e))
+            break
+    for e in entries:
+        if id(e) not in keep:
+            e["row_counts"] = None
+
+
+# ---------------------------------------------------------------------------
+# secrets
+# ---------------------------------------------------------------------------
+_SECRET_PATTERNS = (
+    # password=..., PGPASSWORD: ..., "token": "..."
+    re.compile(r"""(?i)((?:pass(?:word|wd)?|pwd|secret|token|api[_-]?key|auth)["']?\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&}]+)"""),
+    # scheme://user:secret@host
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)([^@\s]+)(?=@)"),
+)
+REDACTED = "********"
+
+
+def redact(text: t.Any, secrets: t.Iterable[str] = ()) -> str:
+    """``text`` with known secret values and password-looking assignments replaced by ``********``."""
+    out = "" if text is None else str(text)
+    for secret in sorted({str(s) for s in secrets if s and len(str(s)) >= 4}, key=len, reverse=True):
+        out = out.replace(secret, REDACTED)
+    for pattern in _SECRET_PATTERNS:
+        out = pattern.sub(lambda m: m.group(1) + REDACTED, out)
     return out
 
 
 # ---------------------------------------------------------------------------
 # merging
 # ---------------------------------------------------------------------------
+# How a host came through the run (the callback plugin runbook.ops.run_report records it).
+OUTCOMES = ("failed", "unreachable", "not_reached", "changed", "ok")
+OUTCOME_STATUS = {"failed": "critical", "unreachable": "critical", "not_reached": "warning", "changed": "ok", "ok": "ok"}
 def _problem(problems: list, host: str, where: str, severity: str, message: str) -> None:
     problems.append({"host": host, "where": where, "severity": severity, "message": message})
 
@@ -409,6 +448,22 @@ def _redis(host: str, result: dict, check_mode: bool, out: dict, problems: list)
         _backup_retention(host, "redis", {str(backup.get("name") or "redis"): _dict(backup.get("retention"))}, out)
 
 
+def _offsite(host: str, results: list, out: dict, problems: list) -> None:
+    """Off-site copies (results of runbook.ops.backup_copy, each with ``copies``)."""
+    for result in results:
+        for c in _list(_dict(result).get("copies")):
+            c = _dict(c)
+            entry = {"host": host, "kind": str(c.get("kind") or ""), "name": str(c.get("name") or ""),
+                     "backup": str(c.get("backup") or ""), "destination": str(c.get("destination") or ""),
+                     "size": _int(c.get("size")), "verified": bool(c.get("verified")),
+                     "copied_at": c.get("copied_at"), "status": str(c.get("status") or ""),
+                     "message": str(c.get("msg") or "")}
+            out["offsite"].append(entry)
+            if entry["status"] == "failed" or (entry["status"] and not entry["verified"]):
+                _problem(problems, host, f"off-site copy {entry['name']} to {entry['destination']}", "critical",
+                         entry["message"] or "the copy failed or was not verified")
+
+
 def _other_failures(host: str, results: dict, problems: list) -> None:
     """Any other step result (or nested step) that says failed."""
     for step, value in results.items():
@@ -439,20 +494,46 @@ def empty_report(schedule: str, stamp: str) -> dict:
         "retention": {"backups": [], "data": []},
         "redis": {"purges": [], "memory": []},
         "backup_history": [],
+        "offsite": [],
+        "data_loss": [],
+        "run": {},
     }
 
 
 def merge(host_reports: t.Sequence[dict], schedule: str, stamp: str,
-          generated_at: _dt.datetime | None = None) -> dict:
-    """The run report of ``host_reports`` (dicts from :func:`load_host_report`)."""
+          generated_at: _dt.datetime | None = None, run: dict | None = None,
+          thresholds: dict | None = None) -> dict:
+    """The run report of ``host_reports`` (dicts from :func:`load_host_report`).
+
+    ``run`` is what the callback plugin saw: ``hosts`` (host -> ``outcome`` of :data:`OUTCOMES`,
+    ``failures`` [{play, role, task, message}], ``reason``), ``started_at``, ``finished_at``,
+    ``duration_seconds``, ``playbook``, ``interrupted``, ``check_mode`` and ``stopped`` (where a
+    play stopped the run). Every host of ``run`` is in the report, with or without a host report.
+    ``thresholds`` are the data-loss shares (``rows_share``, ``size_share``).
+    """
     parse_stamp(stamp)
     out = empty_report(schedule, stamp)
     out["generated_at"] = B.format_time(generated_at or B.utcnow())
-    for rep in sorted(host_reports, key=lambda r: str(r.get("host"))):
+    run = _dict(run)
+    outcomes = _dict(run.get("hosts"))
+    by_host = {str(r.get("host")): r for r in host_reports}
+    for host in outcomes:
+        by_host.setdefault(str(host), {"host": str(host), "check_mode": bool(run.get("check_mode")), "results": {},
+                                       "stamp": stamp, "source": None})
+    for rep in sorted(by_host.values(), key=lambda r: str(r.get("host"))):
         host = str(rep.get("host"))
         check_mode = bool(rep.get("check_mode"))
         results = _dict(rep.get("results"))
         problems: list[dict] = []
+        seen = _dict(outcomes.get(host))
+        outcome = str(seen.get("outcome") or "ok")
+        failures = [_dict(f) for f in _list(seen.get("failures"))]
+        for f in failures:
+            where = " / ".join(str(f[k]) for k in ("play", "role", "task") if f.get(k))
+            _problem(problems, host, where or "run", "critical" if not f.get("rescued") else "warning",
+                     ("rescued: " if f.get("rescued") else "") + str(f.get("message") or "failed"))
+        if outcome == "not_reached" or (seen.get("reason") and outcome not in ("failed", "unreachable")):
+            _problem(problems, host, "run", "warning", str(seen.get("reason") or "not reached"))
         for step in ("health",):
             if isinstance(results.get(step), dict):
                 _probes(host, step, results[step], out, problems)
@@ -472,7 +553,8 @@ def merge(host_reports: t.Sequence[dict], schedule: str, stamp: str,
             _pg_backup(host, results["pg_backup"], check_mode, out, problems)
         if isinstance(results.get("redis"), dict):
             _redis(host, results["redis"], check_mode, out, problems)
-        _other_failures(host, results, problems)
+        _offsite(host, _list(results.get("backup_copy")), out, problems)
+        _other_failures(host, {k: v for k, v in results.items() if k != "backup_copy"}, problems)
         history = [dict(e, host=host) for e in _list(rep.get("backup_history")) if isinstance(e, dict)]
         out["backup_history"].extend(history)
         by_id = {e.get("id"): e for e in history}
@@ -480,10 +562,13 @@ def merge(host_reports: t.Sequence[dict], schedule: str, stamp: str,
             # e.g. redis_backup returns no duration: the manifest on disk has it
             if b["host"] == host and b["duration_seconds"] is None and os.path.basename(b["path"]) in by_id:
                 b["duration_seconds"] = _num(by_id[os.path.basename(b["path"])].get("duration_seconds"))
-        status = worst(*(p["severity"] for p in problems))
+        status = worst(OUTCOME_STATUS.get(outcome, "ok"), *(p["severity"] for p in problems))
         out["hosts"].append({
             "host": host,
             "status": status,
+            "outcome": outcome,
+            "reason": str(seen.get("reason") or (failures[0]["message"] if failures else "")),
+            "failures": failures,
             "check_mode": check_mode,
             "stamp": rep.get("stamp"),
             "source": rep.get("source"),
@@ -494,6 +579,20 @@ def merge(host_reports: t.Sequence[dict], schedule: str, stamp: str,
         out["problems"].extend(problems)
         out["check_mode"] = out["check_mode"] or check_mode
     out["status"] = worst(*(h["status"] for h in out["hosts"]))
+    out["check_mode"] = out["check_mode"] or bool(run.get("check_mode"))
+    out["run"] = {k: run.get(k) for k in ("playbook", "started_at", "finished_at", "duration_seconds",
+                                         "interrupted", "stopped")}
+    out["hosts"].sort(key=lambda h: (-STATUS_VALUE[h["status"]], OUTCOMES.index(h["outcome"])
+                                     if h["outcome"] in OUTCOMES else 9, h["host"]))
+    out["data_loss"] = data_loss(out, **_dict(thresholds))
+    for w in out["data_loss"]:
+        out["problems"].append({"host": w["host"], "where": f"data loss {w['database']}", "severity": "warning",
+                                "message": w["message"]})
+        for h in out["hosts"]:
+            if h["host"] == w["host"]:
+                h["status"] = worst(h["status"], "warning")
+    out["status"] = worst(out["status"], *(h["status"] for h in out["hosts"]))
+    out["problems"].sort(key=lambda p: -STATUS_VALUE.get(p["severity"], 0))
     out["pg_report"]["largest_tables"].sort(key=lambda r: -(r["total_bytes"] or 0))
     out["pg_report"]["unused_indexes"].sort(key=lambda r: -(r["size_bytes"] or 0))
     out["pg_report"]["slow_queries"].sort(key=lambda r: -(r["mean_ms"] or 0))
@@ -502,10 +601,65 @@ def merge(host_reports: t.Sequence[dict], schedule: str, stamp: str,
     return out
 
 
+def _pct(before: float, after: float) -> str:
+    return f"{(after - before) / before * 100:+.0f}%" if before else "new"
+
+
+def data_loss(report: dict, rows_share: float = 0.5, size_share: float = 0.5) -> list[dict]:
+    """Early warnings of data loss: each PostgreSQL backup made in this run against the previous verified one.
+
+    A warning when a table lost more than ``rows_share`` of its rows (or is gone), or the backup
+    shrank by more than ``size_share``. Row counts come from the manifests (pg_backup row_counts).
+    Table keys are shown as the manifest has them.
+    """
+    warnings: list[dict] = []
+    history: dict[tuple, list[dict]] = {}
+    for e in report["backup_history"]:
+        history.setdefault((e["host"], e.get("kind"), e.get("name")), []).append(e)
+    for b in report["backups"]:
+        if b["kind"] != "postgres" or b["would_create"] or b["verified"] == B.VERIFY_FAILED:
+            continue
+        entries = history.get((b["host"], "postgres", b["name"]), [])
+        new = next((e for e in entries if e.get("id") == os.path.basename(b["path"])), None)
+        if new is None:
+            continue
+        older = [e for e in entries if str(e.get("finished_at")) < str(new.get("finished_at"))
+                 and e.get("verified") == B.VERIFY_PASSED and e.get("complete")]
+        if not older:
+            continue
+        prev = max(older, key=lambda e: str(e.get("finished_at")))
+        since = str(prev.get("finished_at") or "")[:10]
+
+        def warn(table: str | None, before: t.Any, after: t.Any, message: str,
+                 _b: dict = b, _prev: dict = prev, _since: str = since) -> None:
+            warnings.append({"host": _b["host"], "database": _b["name"], "table": table, "before": before,
+                             "after": after, "since": _since, "previous": _prev.get("id"),
+                             "backup": os.path.basename(_b["path"]), "message": message})
+
+        size_before, size_after = _int(prev.get("size")), _int(new.get("size"))
+        if size_before and size_after is not None and size_after < size_before * (1 - size_share):
+            warn(None, size_before, size_after,
+                 f"backup size: {human_bytes(size_before)} -> {human_bytes(size_after)} "
+                 f"({_pct(size_before, size_after)}) since the backup of {since}")
+        before_rows, after_rows = _dict(prev.get("row_counts")), new.get("row_counts")
+        if not before_rows or not isinstance(after_rows, dict):
+            continue
+        for key in sorted(before_rows):
+            old_n, new_n = _int(before_rows[key]), _int(after_rows.get(key))
+            if not old_n:
+                continue
+            if new_n is None:
+                warn(key, old_n, None, f"{key}: {old_n:,} rows -> table missing since the backup of {since}")
+            elif new_n < old_n * (1 - rows_share):
+                warn(key, old_n, new_n, f"{key}: {old_n:,} -> {new_n:,} rows ({_pct(old_n, new_n)}) "
+                                        f"since the backup of {since}")
+    return warnings
+
+
 def summary(report: dict, paths: dict | None = None) -> dict:
     """The compact form of a run report (module return value and AWX set_stats)."""
     tables = report["vacuum"]["tables"]
-    vacuumed = [x for x in tables if x["changed"]]
+    vacuumed = [x for x in tables if x["changed"] and "vacuum" in x["action"]]
     counts = {s: sum(1 for p in report["probes"] if p["status"] == s) for s in STATUSES}
     return dict(paths or {}, **{
         "schedule": report["schedule"],
@@ -513,8 +667,14 @@ def summary(report: dict, paths: dict | None = None) -> dict:
         "check_mode": report["check_mode"],
         "status": report["status"],
         "hosts": {h["host"]: h["status"] for h in report["hosts"]},
+        "outcomes": {h["host"]: h["outcome"] for h in report["hosts"]},
+        "failed_hosts": [h["host"] for h in report["hosts"] if h["outcome"] in ("failed", "unreachable")],
+        "not_reached": [h["host"] for h in report["hosts"] if h["outcome"] == "not_reached"],
+        "stopped": _dict(report.get("run")).get("stopped"),
+        "data_loss": [w["message"] for w in report.get("data_loss", [])],
         "probes": counts,
         "tables_vacuumed": len(vacuumed),
+        "tables_analyzed_only": sum(1 for x in tables if x["changed"] and "vacuum" not in x["action"]),
         "dead_tuples_before": sum(x["dead_tuples_before"] or 0 for x in vacuumed),
         "dead_tuples_after": sum(x["dead_tuples_after"] or 0 for x in vacuumed),
         "backups": [{"host": b["host"], "kind": b["kind"], "name": b["name"], "size": b["size"],
@@ -867,13 +1027,23 @@ METRICS: dict[str, tuple[str, str]] = {
     "runbook_run_timestamp_seconds": ("gauge", "Unix time of the run report of this schedule."),
     "runbook_run_check_mode": ("gauge", "1 when the run was a check-mode run (nothing changed)."),
     "runbook_run_status": ("gauge", "Worst status of the run: 0 ok, 1 warning, 2 critical."),
+    "runbook_run_duration_seconds": ("gauge", "Wall-clock duration of the run."),
+    "runbook_run_interrupted": ("gauge", "1 when the run was interrupted (the report holds what it saw)."),
     "runbook_host_status": ("gauge", "Worst status of a host in the run: 0 ok, 1 warning, 2 critical."),
+    "runbook_host_outcome": ("gauge", "1 for the host's outcome in the run (ok, changed, failed, unreachable, not_reached)."),
+    "runbook_host_unreachable": ("gauge", "1 when the host was unreachable in the run."),
     "runbook_probe_status": ("gauge", "Health probe status: 0 ok, 1 warning, 2 critical."),
     "runbook_probe_latency_seconds": ("gauge", "Duration of the health probe's last attempt."),
     "runbook_backup_last_success_timestamp_seconds": (
         "gauge", "Finish time of the newest complete, verified backup on disk."),
     "runbook_backup_last_success_size_bytes": ("gauge", "Size of the newest complete, verified backup on disk."),
+    "runbook_backup_last_failure_timestamp_seconds": (
+        "gauge", "Time of the newest failed backup of the series (a failed run or a failed verification)."),
     "runbook_backups_on_disk": ("gauge", "Backups with a manifest on disk (complete or not)."),
+    "runbook_backup_data_loss_warnings": (
+        "gauge", "Data-loss warnings of the series' new backup against the previous verified one (0 none)."),
+    "runbook_backup_offsite_last_verified_timestamp_seconds": (
+        "gauge", "Time of the newest verified off-site copy of the series at the destination."),
     "runbook_pg_dead_tuples": ("gauge", "Dead tuples of the tables in scope of pg_vacuum, before and after the run."),
     "runbook_pg_database_size_bytes": ("gauge", "Database size reported by pg_report."),
     "runbook_redis_used_memory_bytes": ("gauge", "Redis used_memory before and after the purges, or as reported."),
@@ -911,8 +1081,13 @@ def metric_samples(report: dict) -> dict[str, list[tuple[dict, float]]]:
     add("runbook_run_timestamp_seconds", {}, parse_stamp(report["stamp"]).timestamp())
     add("runbook_run_check_mode", {}, 1 if report["check_mode"] else 0)
     add("runbook_run_status", {}, STATUS_VALUE[report["status"]])
+    run = _dict(report.get("run"))
+    add("runbook_run_duration_seconds", {}, run.get("duration_seconds"))
+    add("runbook_run_interrupted", {}, 1 if run.get("interrupted") else 0)
     for h in report["hosts"]:
         add("runbook_host_status", {"host": h["host"]}, STATUS_VALUE[h["status"]])
+        add("runbook_host_outcome", {"host": h["host"], "outcome": h.get("outcome", "ok")}, 1)
+        add("runbook_host_unreachable", {"host": h["host"]}, 1 if h.get("outcome") == "unreachable" else 0)
     seen: set[tuple] = set()
     for p in report["probes"]:
         key = (p["host"], p["name"], p["kind"])
@@ -926,16 +1101,38 @@ def metric_samples(report: dict) -> dict[str, list[tuple[dict, float]]]:
     series: dict[tuple, list[dict]] = {}
     for e in report["backup_history"]:
         series.setdefault((e["host"], str(e.get("kind")), str(e.get("name"))), []).append(e)
-    for (host, kind, name), entries in sorted(series.items()):
+    state = {(x["host"], x["kind"], x["name"]): x for x in _list(report.get("backup_series"))}
+    for key in sorted(set(series) | set(state)):
+        host, kind, name = key
+        entries = series.get(key, [])
         labels = {"host": host, "kind": kind, "name": name}
-        add("runbook_backups_on_disk", labels, len(entries))
+        if entries:
+            add("runbook_backups_on_disk", labels, len(entries))
         good = [e for e in entries if e.get("verified") == B.VERIFY_PASSED and e.get("complete")]
-        if good:
-            newest = max(good, key=lambda e: str(e["finished_at"]))
-            when = _ts(newest["finished_at"])
-            if when is not None:
-                add("runbook_backup_last_success_timestamp_seconds", labels, when.timestamp())
+        newest = max(good, key=lambda e: str(e["finished_at"])) if good else None
+        success = _ts(newest["finished_at"]) if newest else None
+        remembered = _dict(state.get(key))
+        if _ts(remembered.get("last_success")) and (success is None or _ts(remembered["last_success"]) > success):
+            success = _ts(remembered["last_success"])
+        if success is not None:
+            add("runbook_backup_last_success_timestamp_seconds", labels, success.timestamp())
+        if newest:
             add("runbook_backup_last_success_size_bytes", labels, newest.get("size"))
+        failure = _ts(remembered.get("last_failure"))
+        add("runbook_backup_last_failure_timestamp_seconds", labels, failure.timestamp() if failure else 0)
+    compared = {(b["host"], b["name"]) for b in report["backups"] if b["kind"] == "postgres" and not b["would_create"]}
+    for host, name in sorted(compared):
+        add("runbook_backup_data_loss_warnings", {"host": host, "kind": "postgres", "name": name},
+            sum(1 for w in report.get("data_loss", []) if (w["host"], w["database"]) == (host, name)))
+    offsite: dict[tuple, float] = {}
+    for c in report.get("offsite", []):
+        when = _ts(c.get("copied_at"))
+        if c["verified"] and c["status"] in ("copied", "present") and when is not None:
+            key = (c["kind"], c["host"], c["name"], c["destination"])
+            offsite[key] = max(offsite.get(key, 0.0), when.timestamp())
+    for (kind, host, name, dest), ts in sorted(offsite.items()):
+        add("runbook_backup_offsite_last_verified_timestamp_seconds",
+            {"kind": kind, "host": host, "name": name, "destination": dest}, ts)
     seen = set()
     for db in report["vacuum"]["databases"]:
         if (db["host"], db["database"]) in seen:
@@ -1056,6 +1253,77 @@ def plan_retention(report_dir: str, schedule: str, keep_last: int, new_stamp: st
                 pass
         doomed.extend(p for p in (json_path, html_path) if os.path.exists(p))
     return doomed
+
+
+SERIES_STATE = ".runbook-backup-series.json"
+
+
+def update_backup_series(report_dir: str, report: dict, failures: t.Iterable[dict] = ()) -> list[dict]:
+    """Last success and last failure per backup series, remembered across runs in ``report_dir``.
+
+    A host whose run failed reads no manifests, so the newest success it had is kept from earlier
+    runs; ``failures`` are the backup tasks that failed in this run (``host``, ``kind``, ``name``,
+    ``message``), and a new backup that failed its verification counts as a failure too.
+    """
+    path = os.path.join(report_dir, SERIES_STATE)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            state = {(x["host"], x["kind"], x["name"]): x for x in _list(json.load(fh)) if isinstance(x, dict)}
+    except (OSError, ValueError, KeyError, TypeError):
+        state = {}
+
+    def entry(host: str, kind: str, name: str) -> dict:
+        return state.setdefault((host, kind, name), {"host": host, "kind": kind, "name": name,
+                                                     "last_success": None, "last_failure": None,
+                                                     "last_failure_message": None})
+
+    for e in report["backup_history"]:
+        if e.get("verified") == B.VERIFY_PASSED and e.get("complete"):
+            x = entry(e["host"], str(e.get("kind")), str(e.get("name")))
+            if str(e.get("finished_at")) > str(x["last_success"] or ""):
+                x["last_success"] = e.get("finished_at")
+    now = report["generated_at"]
+    failed = [dict(f) for f in failures]
+    failed += [{"host": b["host"], "kind": b["kind"], "name": b["name"], "message": "verification failed"}
+               for b in report["backups"] if b["verified"] == B.VERIFY_FAILED]
+    for f in failed:
+        x = entry(str(f["host"]), str(f["kind"]), str(f["name"]))
+        x["last_failure"], x["last_failure_message"] = now, redact(f.get("message"))
+    out = sorted(state.values(), key=lambda x: (x["host"], x["kind"], x["name"]))
+    write_atomic(path, json.dumps(out, indent=1) + "\n")
+    return out
+
+
+def build_run(report_dir: str, schedule: str, stamp: str, host_reports: t.Sequence[dict], run: dict,
+              metrics_dir: str | None = None, keep_last: int = 0, thresholds: dict | None = None,
+              now: _dt.datetime | None = None) -> dict:
+    """What the callback plugin calls at the end of a run: merge, render, write, keep the last runs.
+
+    ``run`` is described in :func:`merge`; ``run["backup_failures"]`` feeds :func:`update_backup_series`.
+    """
+    if not re.match(r"^[A-Za-z0-9_.-]+$", schedule or ""):
+        raise RunReportError(f"name: {schedule!r} must be a simple name (letters, digits, '.', '_', '-')")
+    report = merge(host_reports, schedule, stamp, now, run, thresholds)
+    json_path, html_path = run_report_paths(report_dir, schedule, stamp)
+    metrics_path = os.path.join(metrics_dir, f"runbook_{schedule}.prom") if metrics_dir else None
+    for directory in (report_dir, metrics_dir):
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+    report["backup_series"] = update_backup_series(report_dir, report, _list(run.get("backup_failures")))
+    write_atomic(json_path, json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
+    write_atomic(html_path, render_html(report, os.path.basename(json_path)))
+    if metrics_path:
+        write_atomic(metrics_path, render_metrics(report), 0o644)
+    deleted = [p for p in plan_retention(report_dir, schedule, keep_last, stamp) if p not in (json_path, html_path)]
+    for p in deleted:
+        try:
+            os.unlink(p)
+        except FileNotFoundError:
+            pass
+    paths = {"json": json_path, "html": html_path, "metrics": metrics_path}
+    return {"json_path": json_path, "html_path": html_path, "metrics_path": metrics_path,
+            "url": "file://" + os.path.abspath(html_path), "status": report["status"], "deleted": deleted,
+            "summary": summary(report, paths)}
 
 
 def build(report_dir: str, schedule: str, stamp: str, host_report_paths: t.Sequence[str],
