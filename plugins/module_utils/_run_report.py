@@ -27,7 +27,6 @@ and attributes through :func:`esc`, Prometheus label values through
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import json
 import math
 import os
@@ -689,11 +688,6 @@ def summary(report: dict, paths: dict | None = None) -> dict:
 # ---------------------------------------------------------------------------
 # HTML
 # ---------------------------------------------------------------------------
-def esc(value: t.Any) -> str:
-    """Text or attribute value, HTML-escaped (quotes too)."""
-    return html.escape("" if value is None else str(value), quote=True)
-
-
 CSS = """
 :root{--ok:#1a7f37;--warning:#9a6700;--critical:#cf222e;--muted:#57606a;--line:#d0d7de;--bg:#f6f8fa}
 *{box-sizing:border-box}
@@ -723,46 +717,17 @@ code{font-family:"DejaVu Sans Mono",monospace;font-size:12px;word-break:break-al
 figure{margin:0;border:1px solid var(--line);border-radius:6px;padding:8px;background:#fff}
 figcaption{font-weight:bold;margin-bottom:4px}
 .check{background:#fff8c5;color:#1f2328;padding:2px 8px;border-radius:4px;margin-left:8px}
+.stopped{background:#ffebe9;border:1px solid var(--critical);padding:6px 10px;border-radius:6px}
+tr.host-failed td,tr.host-unreachable td{background:#ffebe9}
+tr.host-not_reached td{background:#fff8c5}
 """
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
 
-def badge(status: t.Any) -> str:
-    s = str(status or "")
-    cls = s if s in STATUSES or s in ("passed", "failed", "skipped") else "skipped"
-    return f'<span class="status status-{cls}">{esc(s or "unknown")}</span>'
-
-
-def _cell(value: t.Any, kind: str = "") -> str:
-    if kind == "raw":
-        return f"<td>{value}</td>"
-    if kind == "bytes":
-        return f'<td class="num" data-value="{esc(value)}">{esc(human_bytes(value))}</td>'
-    if kind == "num":
-        if isinstance(value, float):
-            text = f"{value:,.3f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value):,}"
-        elif isinstance(value, int):
-            text = f"{value:,}"
-        else:
-            text = "-" if value is None else str(value)
-        return f'<td class="num">{esc(text)}</td>'
-    if kind == "code":
-        return f"<td><code>{esc(value)}</code></td>"
-    return f"<td>{esc('-' if value is None else value)}</td>"
-
-
-def table(headers: t.Sequence[str], rows: t.Iterable[t.Sequence[tuple[t.Any, str]]], empty: str,
-          cls: str = "") -> str:
-    body = ["<tr>" + "".join(_cell(v, k) for v, k in row) + "</tr>" for row in rows]
-    if not body:
-        return f'<p class="empty">{esc(empty)}</p>'
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
-    return f'<table class="{esc(cls)}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
-
-
-# -- SVG charts ------------------------------------------------------------------------
+# -- SVG charts: the geometry is computed here, the template draws it ---------------------
 PALETTE = ("#0969da", "#bf3989", "#1a7f37", "#9a6700", "#8250df", "#cf222e", "#1b7c83", "#6e7781")
+STATUS_COLOUR = {"ok": "#1a7f37", "warning": "#9a6700", "critical": "#cf222e"}
 
 
 def _nice_max(value: float) -> float:
@@ -775,19 +740,18 @@ def _nice_max(value: float) -> float:
     return 10 * exp  # pragma: no cover
 
 
-def _empty_chart(chart_id: str, title: str, message: str) -> str:
-    return (f'<figure id="{esc(chart_id)}"><figcaption>{esc(title)}</figcaption>'
-            f'<p class="empty">{esc(message)}</p></figure>')
+def _r(value: float) -> float:
+    return round(value, 1)
 
 
 def line_chart(chart_id: str, title: str, series: t.Sequence[tuple[str, t.Sequence[tuple[_dt.datetime, float]]]],
-               fmt: t.Callable[[float], str] = human_bytes, width: int = 580, height: int = 260) -> str:
-    """An SVG line chart of time series (one polyline and legend entry per series)."""
+               fmt: t.Callable[[float], str] = human_bytes, width: int = 580, height: int = 260) -> dict:
+    """The geometry of an SVG line chart of time series (one polyline and legend entry per series)."""
     series = [(label, sorted(points)) for label, points in series if points]
+    chart: dict = {"kind": "line", "id": chart_id, "title": title, "empty": None if series else "no data"}
     if not series:
-        return _empty_chart(chart_id, title, "no data")
+        return chart
     left, right, top, bottom = 80, 16, 16, 44
-    legend_h = 18 * len(series)
     plot_w, plot_h = width - left - right, height - top - bottom
     times = [p[0].timestamp() for _label, pts in series for p in pts]
     t0, t1 = min(times), max(times)
@@ -796,74 +760,56 @@ def line_chart(chart_id: str, title: str, series: t.Sequence[tuple[str, t.Sequen
     vmax = _nice_max(max(p[1] for _label, pts in series for p in pts))
 
     def x(ts: float) -> float:
-        return left + (ts - t0) / (t1 - t0) * plot_w
+        return _r(left + (ts - t0) / (t1 - t0) * plot_w)
 
     def y(v: float) -> float:
-        return top + plot_h - v / vmax * plot_h
+        return _r(top + plot_h - v / vmax * plot_h)
 
-    parts = [f'<figure id="{esc(chart_id)}" class="chart"><figcaption>{esc(title)}</figcaption>',
-             f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height + legend_h}" '
-             f'viewBox="0 0 {width} {height + legend_h}"><title>{esc(title)}</title>']
-    for i in range(5):
-        v = vmax * i / 4
-        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#d0d7de"/>'
-                     f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end" font-size="11">{esc(fmt(v))}</text>')
     span = t1 - t0
     time_fmt = "%H:%M:%S" if span < 6 * 3600 else "%m-%d %H:%M" if span < 4 * 86400 else "%Y-%m-%d"
-    for i in range(4):
-        ts = t0 + span * i / 3
-        label = _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime(time_fmt)
-        anchor = "start" if i == 0 else "end" if i == 3 else "middle"
-        parts.append(f'<text x="{x(ts):.1f}" y="{top + plot_h + 16}" text-anchor="{anchor}" font-size="11">'
-                     f'{esc(label)}</text>')
-    parts.append(f'<text x="{left + plot_w}" y="{top + plot_h + 32}" text-anchor="end" font-size="11" fill="#57606a">'
-                 f'UTC{esc(" " + _dt.datetime.fromtimestamp(t0, _dt.timezone.utc).strftime("%Y-%m-%d") if span < 4 * 86400 else "")}'
-                 '</text>')
-    for n, (label, points) in enumerate(series):
-        colour = PALETTE[n % len(PALETTE)]
-        coords = " ".join(f"{x(p[0].timestamp()):.1f},{y(p[1]):.1f}" for p in points)
-        parts.append(f'<polyline class="series" fill="none" stroke="{colour}" stroke-width="2" points="{coords}"/>')
-        for ts, v in points:
-            parts.append(f'<circle cx="{x(ts.timestamp()):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}">'
-                         f'<title>{esc(label)}: {esc(fmt(v))} at {esc(ts.strftime("%Y-%m-%d %H:%M:%S"))} UTC</title></circle>')
-        ly = height + 18 * n + 4
-        parts.append(f'<rect x="{left}" y="{ly}" width="12" height="12" fill="{colour}"/>'
-                     f'<text x="{left + 18}" y="{ly + 10}" font-size="12">{esc(label)}</text>')
-    parts.append("</svg></figure>")
-    return "".join(parts)
+    day = _dt.datetime.fromtimestamp(t0, _dt.timezone.utc).strftime("%Y-%m-%d")
+    chart.update(
+        width=width, height=height + 18 * len(series), left=left, right=left + plot_w, axis_y=top + plot_h + 16,
+        grid=[{"y": y(vmax * i / 4), "label": fmt(vmax * i / 4)} for i in range(5)],
+        xticks=[{"x": x(t0 + span * i / 3), "anchor": "start" if i == 0 else "end" if i == 3 else "middle",
+                 "label": _dt.datetime.fromtimestamp(t0 + span * i / 3, _dt.timezone.utc).strftime(time_fmt)}
+                for i in range(4)],
+        utc="UTC" + (" " + day if span < 4 * 86400 else ""),
+        series=[{"label": label, "colour": PALETTE[n % len(PALETTE)], "legend_y": height + 18 * n + 4,
+                 "points": " ".join(f"{x(p[0].timestamp())},{y(p[1])}" for p in points),
+                 "dots": [{"x": x(ts.timestamp()), "y": y(v),
+                           "title": f"{label}: {fmt(v)} at {ts.strftime('%Y-%m-%d %H:%M:%S')} UTC"} for ts, v in points]}
+                for n, (label, points) in enumerate(series)],
+    )
+    return chart
 
 
 def bar_chart(chart_id: str, title: str, bars: t.Sequence[tuple[str, t.Sequence[tuple[str, float, str]]]],
-              fmt: t.Callable[[float], str] = str, width: int = 580) -> str:
-    """A horizontal bar chart; each group is a label with one or more (name, value, colour) bars."""
+              fmt: t.Callable[[float], str] = str, width: int = 580) -> dict:
+    """The geometry of a horizontal bar chart; each group is a label with (name, value, colour) bars."""
     bars = [(label, values) for label, values in bars if values]
+    chart: dict = {"kind": "bar", "id": chart_id, "title": title, "empty": None if bars else "no data"}
     if not bars:
-        return _empty_chart(chart_id, title, "no data")
+        return chart
     left, right, bar_h, gap = 200, 110, 14, 10
     rows = sum(len(v) for _label, v in bars)
-    height = 16 + rows * bar_h + len(bars) * gap + 8
     vmax = _nice_max(max((entry[1] for _label, values in bars for entry in values), default=0))
     plot_w = width - left - right
-    parts = [f'<figure id="{esc(chart_id)}" class="chart"><figcaption>{esc(title)}</figcaption>',
-             f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}"><title>{esc(title)}</title>']
+    groups = []
     y = 12
     for label, values in bars:
-        short = label if len(label) <= 32 else "\u2026" + label[-31:]
-        parts.append(f'<text x="{left - 6}" y="{y + bar_h - 3}" text-anchor="end" font-size="11">{esc(short)}'
-                     f'<title>{esc(label)}</title></text>')
+        group = {"label": label, "short": label if len(label) <= 32 else "\u2026" + label[-31:], "y": y + bar_h - 3,
+                 "bars": []}
         for name, value, colour in values:
             w = max(1.0, value / vmax * plot_w) if value > 0 else 0.0
-            parts.append(f'<rect class="bar" x="{left}" y="{y}" width="{w:.1f}" height="{bar_h - 2}" fill="{colour}">'
-                         f'<title>{esc(label)} {esc(name)}: {esc(fmt(value))}</title></rect>'
-                         f'<text x="{left + w + 4:.1f}" y="{y + bar_h - 3}" font-size="11">{esc(name)} {esc(fmt(value))}</text>')
+            group["bars"].append({"y": y, "w": _r(w), "h": bar_h - 2, "colour": colour, "tx": _r(left + w + 4),
+                                  "ty": y + bar_h - 3, "title": f"{label} {name}: {fmt(value)}",
+                                  "text": f"{name} {fmt(value)}"})
             y += bar_h
         y += gap
-    parts.append("</svg></figure>")
-    return "".join(parts)
-
-
-STATUS_COLOUR = {"ok": "#1a7f37", "warning": "#9a6700", "critical": "#cf222e"}
+        groups.append(group)
+    chart.update(width=width, height=16 + rows * bar_h + len(bars) * gap + 8, left=left, groups=groups)
+    return chart
 
 
 def _ts(text: t.Any) -> _dt.datetime | None:
@@ -873,7 +819,7 @@ def _ts(text: t.Any) -> _dt.datetime | None:
         return None
 
 
-def charts(report: dict) -> str:
+def charts(report: dict) -> list[dict]:
     history = report["backup_history"]
     backup_series: dict[str, list] = {}
     db_series: dict[str, list] = {}
@@ -897,127 +843,75 @@ def charts(report: dict) -> str:
               ("after", float(x["dead_tuples_after"] or 0), "#1a7f37")])
             for x in report["vacuum"]["tables"] if x["changed"]]
     dead.sort(key=lambda b: -b[1][0][1])
-    return "".join([
+    return [
         line_chart("chart-database-sizes", "Database sizes over time", list(db_series.items())),
         line_chart("chart-backup-sizes", "Backup sizes over time", list(backup_series.items())),
         bar_chart("chart-probe-latency", "Probe latency (ms)", probes, fmt=lambda v: f"{v:,.1f} ms"),
         bar_chart("chart-dead-tuples", "Dead tuples before / after vacuum", dead[:15], fmt=lambda v: f"{v:,.0f}"),
-    ])
+    ]
+
+
+def _fmt_num(value: t.Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return "-" if value is None else str(value)
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value):,}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def cards(report: dict) -> list[tuple[str, t.Any, bool]]:
+    """The counts at the top of the page; each counts rows of a table below it."""
+    hosts = report["hosts"]
+    bad = [h for h in hosts if h.get("outcome") in ("failed", "unreachable")]
+    changed = [x for x in report["vacuum"]["tables"] if x["changed"]]
+    return [
+        ("Status", report["status"], True),
+        ("Hosts", len(hosts), False),
+        ("Failed / unreachable", f"{sum(1 for h in bad if h['outcome'] == 'failed')} / "
+                                 f"{sum(1 for h in bad if h['outcome'] == 'unreachable')}", False),
+        ("Not reached", sum(1 for h in hosts if h.get("outcome") == "not_reached"), False),
+        ("Probes ok / warn / crit", " / ".join(str(sum(1 for p in report["probes"] if p["status"] == s))
+                                               for s in STATUSES), False),
+        ("Tables vacuumed", sum(1 for x in changed if "vacuum" in x["action"]), False),
+        ("Tables analyzed only", sum(1 for x in changed if "vacuum" not in x["action"]), False),
+        ("Backups", sum(1 for b in report["backups"] if not b["would_create"]), False),
+        ("Data-loss warnings", len(report.get("data_loss", [])), False),
+        ("Redis keys purged", _fmt_num(sum(p["deleted"] or 0 for p in report["redis"]["purges"])), False),
+    ]
+
+
+NAV = (("hosts", "Hosts"), ("problems", "Problems"), ("data-loss", "Data loss"), ("charts", "Charts"),
+       ("probes", "Probes"), ("vacuum", "Vacuum"), ("pg-report", "PostgreSQL report"), ("backups", "Backups"),
+       ("retention", "Retention"), ("redis", "Redis"))
 
 
 def render_html(report: dict, json_name: str = "") -> str:
-    """The run report as one self-contained HTML document (no script, no external resource)."""
-    r = report
-    hosts = r["hosts"]
+    """The run report as one self-contained HTML document (no script, no external resource).
+
+    Rendered by Jinja2 with autoescape from :data:`_run_report_html.TEMPLATE`: every value that
+    came from a host is escaped in text and attributes.
+    """
+    try:
+        import jinja2  # pylint: disable=import-outside-toplevel
+    except ImportError as exc:  # pragma: no cover (Jinja2 comes with ansible-core)
+        raise RunReportError("the HTML report needs Jinja2 (it comes with ansible-core)") from exc
+    from ansible_collections.runbook.ops.plugins.module_utils._run_report_html import TEMPLATE  # pylint: disable=import-outside-toplevel
+
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=False)
+    env.filters.update(num=_fmt_num, human_bytes=human_bytes, basename=lambda p: os.path.basename(str(p or "")))
+    r = dict(report)
+    r.setdefault("run", {})
+    r["run"] = dict({"interrupted": False, "stopped": None, "duration_seconds": None}, **_dict(r["run"]))
+    r.setdefault("data_loss", [])
+    r.setdefault("offsite", [])
     vac_tables = [x for x in r["vacuum"]["tables"] if x["changed"] or x["skip_reason"] not in (None, "below_threshold")]
-    rep = r["pg_report"]
-    title = f"runbook.ops {r['schedule']} run {r['stamp']}"
-    check = '<span class="check">check mode: nothing was changed</span>' if r["check_mode"] else ""
-    nav = "".join(f'<a href="#{a}">{esc(b)}</a>' for a, b in (
-        ("hosts", "Hosts"), ("problems", "Problems"), ("charts", "Charts"), ("probes", "Probes"), ("vacuum", "Vacuum"),
-        ("pg-report", "PostgreSQL report"), ("backups", "Backups"), ("retention", "Retention"),
-        ("redis", "Redis")))
-    vacuumed = [x for x in r["vacuum"]["tables"] if x["changed"]]
-    cards = "".join(f'<div class="card">{esc(label)}<b>{value}</b></div>' for label, value in (
-        ("Status", badge(r["status"])),
-        ("Hosts", esc(len(hosts))),
-        ("Probes ok / warn / crit", esc(" / ".join(str(sum(1 for p in r["probes"] if p["status"] == s)) for s in STATUSES))),
-        ("Tables vacuumed", esc(len(vacuumed))),
-        ("Backups", esc(sum(1 for b in r["backups"] if not b["would_create"]))),
-        ("Redis keys purged", esc(sum(p["deleted"] or 0 for p in r["redis"]["purges"]))),
-    ))
-    sections = [
-        ("hosts", "Hosts", table(
-            ["Host", "Status", "Check mode", "Steps", "Problems", "Per-host report"],
-            ([(h["host"], ""), (badge(h["status"]), "raw"), ("yes" if h["check_mode"] else "no", ""),
-              (", ".join(h["steps"]), ""), (h["problems"], "num"), (os.path.basename(str(h["source"] or "")), "code")]
-             for h in hosts), "No host reported.")),
-        ("problems", "Problems: what failed and why", table(
-            ["Host", "Where", "Severity", "Message"],
-            ([(p["host"], ""), (p["where"], ""), (badge(p["severity"]), "raw"), (p["message"], "")] for p in r["problems"]),
-            "Nothing failed.")),
-        ("probes", "Health probes", table(
-            ["Host", "Probe", "Kind", "Status", "Message", "Latency (ms)", "Attempts"],
-            ([(p["host"], ""), (p["name"], ""), (p["kind"], ""), (badge(p["status"]), "raw"), (p["message"], ""),
-              (p["latency_ms"], "num"), (p["attempts"], "num")] for p in r["probes"]),
-            "No health probes ran in this run.")),
-        ("vacuum", "Vacuum and analyze", table(
-            ["Host", "Database", "Table", "Action", "Dead tuples before", "Dead tuples after", "Seconds", "Reason"],
-            ([(x["host"], ""), (x["database"], ""), (x["table"], "code"), (x["action"], ""),
-              (x["dead_tuples_before"], "num"), (x["dead_tuples_after"], "num"), (x["duration"], "num"), (x["reason"], "")]
-             for x in vac_tables), "No table was vacuumed or analyzed in this run.")),
-        ("pg-report", "PostgreSQL report: top items",
-         "<h3>Database sizes</h3>" + table(
-             ["Host", "Database", "Size"],
-             ([(d["host"], ""), (d["database"], ""), (d["size_bytes"], "bytes")] for d in rep["databases"]),
-             "No database sizes in this run.")
-         + "<h3>Largest tables</h3>" + table(
-             ["Host", "Database", "Table", "Total size", "Index size", "Live tuples", "Dead tuples"],
-             ([(x["host"], ""), (x["database"], ""), (x["table"], "code"), (x["total_bytes"], "bytes"),
-               (x["index_bytes"], "bytes"), (x["live_tuples"], "num"), (x["dead_tuples"], "num")]
-              for x in rep["largest_tables"][:TOP]), "No table sizes in this run.")
-         + "<h3>Unused indexes</h3>" + table(
-             ["Host", "Database", "Table", "Index", "Size", "Scans", "Backs a constraint"],
-             ([(x["host"], ""), (x["database"], ""), (x["table"], "code"), (x["index"], "code"), (x["size_bytes"], "bytes"),
-               (x["scans"], "num"), ("yes" if x["backs_constraint"] else "no", "")] for x in rep["unused_indexes"][:TOP]),
-             "No unused indexes reported.")
-         + "<h3>Slow queries</h3>" + table(
-             ["Host", "Database", "Calls", "Mean (ms)", "Max (ms)", "Query"],
-             ([(x["host"], ""), (x["database"], ""), (x["calls"], "num"), (x["mean_ms"], "num"), (x["max_ms"], "num"),
-               (x["query"][:500], "code")] for x in rep["slow_queries"][:TOP]),
-             "No slow queries reported (pg_stat_statements not installed or section not selected).")),
-        ("backups", "Backups", table(
-            ["Host", "Kind", "Name", "Size", "Seconds", "sha256", "Verification", "Method", "File"],
-            ([(b["host"], ""), (b["kind"], ""), (b["name"], ""), (b["size"], "bytes"), (b["duration_seconds"], "num"),
-              ((b["sha256"] or "-")[:16], "code"),
-              (badge("would create" if b["would_create"] else b["verified"]) if not b["would_create"]
-               else '<span class="status status-skipped">would create</span>', "raw"),
-              (b["verification_method"], ""), (os.path.basename(b["path"]), "code")] for b in r["backups"]),
-            "No backups were made in this run.")
-         + ("<h3>Restores</h3>" + table(
-             ["Host", "Database", "Target", "Backup", "Tables compared", "Tables that differ"],
-             ([(x["host"], ""), (x["database"], ""), (x["target_database"], ""), (os.path.basename(x["backup"]), "code"),
-               (x["tables_compared"], "num"), (x["differences"], "num")]
-              for x in r["restores"]), "") if r["restores"] else "")
-         + ("<h3>Disaster-recovery drills</h3>" + table(
-             ["Host", "Scratch database", "Tables that differ"],
-             ([(x["host"], ""), (x["database"], ""), (x["differences"], "num")] for x in r["drills"]), "")
-            if r["drills"] else "")),
-        ("retention", "Retention", "<h3>Backups deleted by retention</h3>" + table(
-            ["Host", "Kind", "Name", "Backup", "Finished", "Reason"],
-            ([(x["host"], ""), (x["kind"], ""), (x["name"], ""), (x["id"], "code"), (x["finished_at"], ""), (x["reason"], "")]
-             for x in r["retention"]["backups"]), "No backup was deleted by retention.")
-         + "<h3>Rows deleted by data retention</h3>" + table(
-             ["Host", "Database", "Table", "Column", "Cutoff", "Rows", "Remaining"],
-             ([(x["host"], ""), (x["database"], ""), (x["table"], "code"), (x["column"], ""), (x["cutoff"], ""),
-               (x["rows"], "num"), (x["remaining"], "num")] for x in r["retention"]["data"]),
-             "No data retention ran in this run.")),
-        ("redis", "Redis", "<h3>Purges</h3>" + table(
-            ["Host", "Pattern", "Matched", "Deleted", "Memory before", "Memory after"],
-            ([(x["host"], ""), (x["pattern"], "code"), (x["matched"], "num"), (x["deleted"], "num"),
-              (x["used_memory_before"], "bytes"), (x["used_memory_after"], "bytes")] for x in r["redis"]["purges"]),
-            "No Redis purge ran in this run.")
-         + "<h3>Memory</h3>" + table(
-             ["Host", "Used", "Peak", "maxmemory", "Policy"],
-             ([(x["host"], ""), (x["used_memory"], "bytes"), (x["used_memory_peak"], "bytes"), (x["maxmemory"], "bytes"),
-               (x["maxmemory_policy"], "")] for x in r["redis"]["memory"]),
-             "No Redis memory report in this run.")),
-    ]
-    sections.insert(2, ("charts", "Charts", f'<div class="charts">{charts(r)}</div>'))
-    body = "".join(f'<section id="{sid}"><h2>{esc(head)}</h2>{content}</section>' for sid, head, content in sections)
-    source = f' &middot; machine-readable: <code>{esc(json_name)}</code>' if json_name else ""
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
-        f'<header><h1>{esc(title)} {badge(r["status"])}{check}</h1>'
-        f'<div class="meta">generated {esc(r["generated_at"])} &middot; {esc(len(hosts))} hosts'
-        f"{source} &middot; schema {esc(r['format'])} v{esc(r['version'])}</div></header>"
-        f'<main><nav>{nav}</nav><section id="summary"><div class="cards">{cards}</div></section>{body}</main>'
-        "</body></html>\n"
-    )
+    return env.from_string(TEMPLATE).render(
+        r=r, rep=r["pg_report"], vac_tables=vac_tables, top=TOP, json_name=json_name, nav=NAV, cards=cards(r),
+        charts=charts(r), title=f"runbook.ops {r['schedule']} run {r['stamp']}", css=CSS, csp=CSP,
+        badge_classes=STATUSES + ("passed", "failed", "skipped"),
+    ).lstrip() + "\n"
 
 
 # ---------------------------------------------------------------------------

@@ -92,7 +92,7 @@ def test_merge_collects_probes_vacuum_and_status_per_host():
     ]
     rep = R.merge(reports, "weekly", "20261124T020000Z")
     assert rep["format"] == R.RUN_REPORT_FORMAT and rep["version"] == R.RUN_REPORT_VERSION
-    assert [h["host"] for h in rep["hosts"]] == ["db1", "web1"]
+    assert [h["host"] for h in rep["hosts"]] == ["web1", "db1"]  # the worst first
     assert {h["host"]: h["status"] for h in rep["hosts"]} == {"db1": "ok", "web1": "warning"}
     assert rep["status"] == "warning"
     assert [(p["host"], p["name"], p["status"]) for p in rep["probes"]] == [
@@ -182,7 +182,7 @@ def test_html_escapes_every_host_value():
     assert "<script" not in page.lower() and "<img" not in page.lower()
     text = "".join(parsed.text)
     assert EVIL in text and EVIL_IMG in text  # shown as text, not markup
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page  # Jinja2's autoescape
 
 
 def test_html_has_every_section_and_fetches_nothing():
@@ -210,7 +210,7 @@ def test_charts_plot_history_and_current_sizes():
                   "monthly", "20261124T020000Z")
     rep["backup_history"] = [dict(history(when="2026-11-22T02:00:00.000000Z", size=1000, database_size=5000), host="db1"),
                              dict(history(when="2026-11-23T02:00:00.000000Z", size=1500, database_size=7000), host="db1")]
-    svg = R.charts(rep)
+    svg = R.render_html(rep)
     db_chart = svg.split('id="chart-database-sizes"')[1].split("</figure>")[0]
     # two manifest points plus the size pg_report measured in this run
     assert db_chart.count("<circle") == 3
