@@ -137,6 +137,8 @@ class CallbackModule(CallbackBase):
         self.done = False
         self.play = None
         self.current = None
+        self.stamp = None
+        self.sources = {}
         atexit.register(self._at_exit)
 
     # -- what the run targets ---------------------------------------------------------------
@@ -250,7 +252,14 @@ class CallbackModule(CallbackBase):
         data = result._result  # pylint: disable=protected-access
         action = _short(result._task.action)  # pylint: disable=protected-access
         steps = self.results.setdefault(name, {})
-        for key, value in (data.get("ansible_facts") or {}).items():
+        facts = data.get("ansible_facts") or {}
+        if action == "set_fact":
+            # the report role's per-host JSON: the run report takes its stamp and lists it as the host's source
+            if isinstance(facts.get("_report_stamp"), str) and R.STAMP_RE.match(facts["_report_stamp"]):
+                self.stamp = self.stamp or facts["_report_stamp"]
+            if isinstance(facts.get("report_file"), str):
+                self.sources[name] = facts["report_file"]
+        for key, value in facts.items():
             m = _FACT_STEP.match(str(key))
             if m and action == "set_fact":
                 steps[m.group(1)] = _plain(value)
@@ -352,12 +361,12 @@ class CallbackModule(CallbackBase):
         except Exception:  # pylint: disable=broad-exception-caught
             pass
         name = settings.get("name") or os.path.splitext(os.path.basename(self.playbook or "run"))[0]
-        stamp = self.started.strftime("%Y%m%dT%H%M%SZ")
+        stamp = self.stamp or self.started.strftime("%Y%m%dT%H%M%SZ")
         run = {"playbook": self.playbook, "started_at": R.B.format_time(self.started),
                "finished_at": R.B.format_time(finished), "duration_seconds": round(time.monotonic() - self.clock, 3),
                "interrupted": interrupted, "stopped": stopped, "check_mode": check_mode, "hosts": hosts,
                "backup_failures": self.backup_failures}
-        reports = [{"host": h, "schedule": name, "stamp": stamp, "check_mode": check_mode, "source": None,
+        reports = [{"host": h, "schedule": name, "stamp": stamp, "check_mode": check_mode, "source": self.sources.get(h),
                     "results": self.results.get(h, {}), "backup_history": self.history.get(h, [])}
                    for h in hosts]
         try:

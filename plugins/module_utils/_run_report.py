@@ -1214,7 +1214,7 @@ def build_run(report_dir: str, schedule: str, stamp: str, host_reports: t.Sequen
             os.unlink(p)
         except FileNotFoundError:
             pass
-    paths = {"json": json_path, "html": html_path, "metrics": metrics_path}
+    paths = {"json": json_path, "html": html_path, "metrics": metrics_path, "deleted": deleted}
     return {"json_path": json_path, "html_path": html_path, "metrics_path": metrics_path,
             "url": "file://" + os.path.abspath(html_path), "status": report["status"], "deleted": deleted,
             "summary": summary(report, paths)}
