@@ -305,7 +305,7 @@ class CallbackModule(CallbackBase):
         host["failures"].append(self._where(result, data.get("msg") or "unreachable"))
 
     # -- the end ---------------------------------------------------------------------------
-    def _outcomes(self, stats=None):
+    def _outcomes(self, stats=None, interrupted=False):
         """host -> outcome, failures, reason; and where the run stopped (None when every play ran to its end)."""
         dead = set()
         missed = {}
@@ -314,7 +314,9 @@ class CallbackModule(CallbackBase):
             for h in p["hosts"] or []:
                 if h in dead or h in missed or h in p["reached"]:
                     continue
-                if p["started"]:
+                if p["started"] and interrupted:
+                    missed[h] = f"not reached: the run was interrupted in the play {p['name']!r}"
+                elif p["started"]:
                     missed[h] = f"not reached: the play {p['name']!r} stopped before this host"
                 else:
                     missed[h] = f"not reached: the run stopped before the play {p['name']!r}"
@@ -352,7 +354,7 @@ class CallbackModule(CallbackBase):
         if not self.settings and self.play is not None:
             self._read_settings(self.play)
         settings = self.settings
-        hosts, stopped = self._outcomes(stats)
+        hosts, stopped = self._outcomes(stats, interrupted)
         finished = dt.datetime.now(dt.timezone.utc)
         check_mode = False
         try:

@@ -6,7 +6,9 @@ JSON, the HTML and the metrics with its true status."""
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +18,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit"))
 from test_run_report import parse_exposition, parse_html  # noqa: E402
 from test_run_report_browser import CHROMIUM, chromium  # noqa: E402
+
+from harness.net import wait_until  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
 DB = "run_report_faults"
@@ -189,3 +193,35 @@ def test_data_loss_warning_when_a_table_loses_rows_and_none_when_it_grows(fleet,
     assert lost["status"] == "warning" and warnings[0]["message"] in summary["data_loss"]
     assert _metric(metrics, "runbook_backup_data_loss_warnings", "backup", host="db1", kind="postgres", name=DB) >= 1
     assert "public.orders: 30,000 -&gt; 2,000 rows (-93%)" in Path(summary["html"]).read_text()
+
+
+def test_an_interrupted_run_writes_what_it_saw(fleet, tmp_path):
+    """SIGINT (Ctrl-C) while a task runs: the report is still written, marked interrupted."""
+    from harness.ansible import ansible_env
+
+    base, _down, inventory, _run = fleet
+    inv = inventory("interrupt", {"app": {"app1": LOCAL, "app2": LOCAL}})
+    playbook = tmp_path / "slow.yml"
+    marker = tmp_path / "started"
+    playbook.write_text(yaml.safe_dump([{"name": "Slow", "hosts": "app", "gather_facts": False, "tasks": [
+        {"name": "Say it started", "ansible.builtin.file": {"path": str(marker), "state": "touch", "mode": "0600"},
+         "run_once": True},
+        {"name": "Wait", "ansible.builtin.command": "sleep 120", "changed_when": False}]}]))
+    env = ansible_env({"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"})
+    proc = subprocess.Popen([str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", inv, str(playbook)], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(marker.exists, 120, "the playbook's first task")
+        proc.send_signal(signal.SIGINT)
+        out, _err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0
+    reports = sorted((base / "reports").glob("slow-*.json"))
+    assert len(reports) == 1, out[-3000:]
+    report = json.loads(reports[0].read_text())
+    assert report["run"]["interrupted"] is True and report["status"] == "warning"
+    assert {h["host"] for h in report["hosts"]} == {"app1", "app2"}
+    assert all("interrupted" in h["reason"] for h in report["hosts"] if h["outcome"] == "not_reached")
