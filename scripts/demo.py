@@ -165,7 +165,10 @@ def print_summary(schedule: str) -> None:
         counts = {s: sum(1 for p in probes if p["status"] == s) for s in ("ok", "warning", "critical")}
         print(f"[demo] health: {counts['ok']} ok, {counts['warning']} warning, {counts['critical']} critical")
     for db in data["vacuum"]["databases"]:
-        print(f"[demo] pg_vacuum{would}: {db['vacuumed']} vacuumed, {db['analyzed']} analyzed of"
+        # counted as the report's header and vacuum table count them
+        changed = [t for t in data["vacuum"]["tables"] if t["changed"] and t["database"] == db["database"]]
+        vacuumed = sum(1 for t in changed if "vacuum" in t["action"])
+        print(f"[demo] pg_vacuum{would}: {vacuumed} vacuumed, {len(changed) - vacuumed} analyzed only of"
               f" {db['tables']} tables; dead tuples {db['dead_tuples_before']} -> {db['dead_tuples_after']}")
     rows: dict[str, int] = {}
     for row in data["retention"]["data"]:
