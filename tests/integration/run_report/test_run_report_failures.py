@@ -6,6 +6,8 @@ JSON, the HTML and the metrics with its true status."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import socket
 import subprocess
