@@ -190,9 +190,7 @@ class CallbackModule(CallbackBase):
             for name in _VARS:
                 if name in variables:
                     found[name] = templar.template(variables[name])
-            for name, value in variables.items():
-                if _SECRET_VAR.search(str(name)) and isinstance(value, str) and "{{" not in value:
-                    self.secrets.add(value)
+            self._remember_secrets(variables)
         except Exception as exc:  # pylint: disable=broad-exception-caught
             self._display.warning(f"runbook.ops.run_report: cannot read the report variables: {exc}")
         report_dir = found.get("runbook_report_dir") or self.get_option("report_dir")
@@ -207,6 +205,19 @@ class CallbackModule(CallbackBase):
                 "size_share": float(found.get("runbook_data_loss_size_share", self.get_option("data_loss_size_share"))),
             },
         }
+
+    def _remember_secrets(self, value, name="", depth=0):
+        """Values of variables (or nested keys, e.g. runbook_pg_login.login_password) named like secrets."""
+        if depth > 4:
+            return
+        if isinstance(value, dict):
+            for key, item in value.items():
+                self._remember_secrets(item, str(key), depth + 1)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                self._remember_secrets(item, name, depth + 1)
+        elif isinstance(value, str) and _SECRET_VAR.search(name) and "{{" not in value:
+            self.secrets.add(value)
 
     def _put_first(self):
         """Run this plugin's callbacks before the stdout callback's.

@@ -227,3 +227,51 @@ def test_an_interrupted_run_writes_what_it_saw(fleet, tmp_path):
     assert report["run"]["interrupted"] is True and report["status"] == "warning"
     assert {h["host"] for h in report["hosts"]} == {"app1", "app2"}
     assert all("interrupted" in h["reason"] for h in report["hosts"] if h["outcome"] == "not_reached")
+
+
+def test_failure_messages_are_redacted(fleet, tmp_path):
+    from harness.ansible import run_playbook
+
+    base, _down, inventory, _run = fleet
+    inv = inventory("redact", {"app": {"app1": dict(LOCAL, runbook_api={"token": "tok-1234567"})}})
+    playbook = tmp_path / "leaky.yml"
+    playbook.write_text(yaml.safe_dump([{"name": "Leaky", "hosts": "app", "gather_facts": False, "tasks": [
+        {"name": "Fail with secrets in the message", "ansible.builtin.fail": {
+            "msg": "login {{ runbook_pg_login.login_password }} / {{ db_admin_password }} / {{ runbook_api.token }}"
+                   " refused"}}]}]))
+    result = run_playbook(playbook, inventory=inv, env={"ANSIBLE_SHOW_CUSTOM_STATS": "1"})
+    summary = result.data["global_custom_stats"]["runbook_run_report"]
+    secrets = [yaml.safe_load(Path(inv).read_text())["all"]["vars"]["runbook_pg_login"]["login_password"],
+               "s3cret-in-a-message", "tok-1234567"]
+    assert all(s in json.dumps(result.data) for s in secrets)  # Ansible's own output shows them: the test is real
+    for path in (summary["json"], summary["html"], summary["metrics"]):
+        text = Path(path).read_text()
+        assert not [s for s in secrets if s in text], path
+    assert "login ******** / ******** / ******** refused" in Path(summary["json"]).read_text()
+    assert (base / "reports").is_dir()
+
+
+def test_the_installed_collection_run_by_name_writes_the_report(fleet, tmp_path):
+    """ansible-galaxy collection build + install, then `ansible-playbook runbook.ops.daily` from elsewhere,
+    with the callback enabled through the environment only (an empty ansible.cfg)."""
+    base, down, inventory, _run = fleet
+    bin_dir = REPO / ".venv" / "bin"
+    subprocess.run([str(bin_dir / "ansible-galaxy"), "collection", "build", "--output-path", str(tmp_path), "--force"],
+                   cwd=REPO, check=True, capture_output=True)
+    (tmp_path / "ansible.cfg").write_text("")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "installed"), ANSIBLE_HOST_KEY_CHECKING="False",
+               ANSIBLE_CALLBACKS_ENABLED="runbook.ops.run_report", PATH=f"{bin_dir}:{os.environ['PATH']}")
+    tarball = next(tmp_path.glob("runbook-ops-*.tar.gz"))
+    subprocess.run([str(bin_dir / "ansible-galaxy"), "collection", "install", "--offline", "-p",
+                    str(tmp_path / "installed"), str(tarball)], cwd=tmp_path, env=env, check=True, capture_output=True)
+    inv = inventory("installed", {"postgres": {"db2": down}, "redis": {"cache1": LOCAL}})
+    proc = subprocess.run([str(bin_dir / "ansible-playbook"), "-i", inv, "runbook.ops.daily"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode != 0
+    link = re.search(r"Run report \(critical\): file://(\S+\.html)", proc.stdout)
+    assert link, proc.stdout[-3000:] + proc.stderr[-2000:]
+    report = json.loads(Path(link[1]).with_suffix(".json").read_text())
+    assert Path(link[1]).parent == base / "reports" and report["schedule"] == "daily"
+    hosts = _hosts(report)
+    assert hosts["db2"] == ("unreachable", "critical") and hosts["cache1"][1] == "ok" and len(hosts) == 2
