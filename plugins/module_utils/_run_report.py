@@ -203,6 +203,8 @@ def redact(text: t.Any, secrets: t.Iterable[str] = ()) -> str:
 # How a host came through the run (the callback plugin runbook.ops.run_report records it).
 OUTCOMES = ("failed", "unreachable", "not_reached", "changed", "ok")
 OUTCOME_STATUS = {"failed": "critical", "unreachable": "critical", "not_reached": "warning", "changed": "ok", "ok": "ok"}
+
+
 def _problem(problems: list, host: str, where: str, severity: str, message: str) -> None:
     problems.append({"host": host, "where": where, "severity": severity, "message": message})
 
@@ -581,8 +583,8 @@ def merge(host_reports: t.Sequence[dict], schedule: str, stamp: str,
     out["check_mode"] = out["check_mode"] or bool(run.get("check_mode"))
     out["run"] = {k: run.get(k) for k in ("playbook", "started_at", "finished_at", "duration_seconds",
                                          "interrupted", "stopped")}
-    out["hosts"].sort(key=lambda h: (-STATUS_VALUE[h["status"]], OUTCOMES.index(h["outcome"])
-                                     if h["outcome"] in OUTCOMES else 9, h["host"]))
+    out["hosts"].sort(key=lambda h: (-STATUS_VALUE[h["status"]],
+                                     OUTCOMES.index(h["outcome"]) if h["outcome"] in OUTCOMES else 9, h["host"]))
     out["data_loss"] = data_loss(out, **_dict(thresholds))
     for w in out["data_loss"]:
         out["problems"].append({"host": w["host"], "where": f"data loss {w['database']}", "severity": "warning",

@@ -148,7 +148,7 @@ def test_a_host_stopped_in_the_middle_of_a_run_is_in_the_run_report(host):
             assert proc.poll() is None and time.monotonic() < deadline, "the run never reached its waiting task"
             time.sleep(0.5)
         subprocess.run(["podman", "stop", "-t", "2", HOST], check=True, capture_output=True)
-        out, _ = proc.communicate(timeout=300)
+        out = proc.communicate(timeout=300)[0]
     finally:
         if proc.poll() is None:
             proc.kill()
