@@ -2,26 +2,24 @@
 # Copyright (c) runbook.ops contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""One report per run: merge the per-host JSON reports, render HTML and Prometheus metrics.
+"""One report per run: merge what the run did, render HTML and Prometheus metrics.
 
-The per-host reports are the files ``roles/report`` writes
-(``<schedule>-<host>-<stamp>.json``: ``schedule``, ``host``, ``stamp``,
-``check_mode``, ``results`` and optionally ``backup_history``).
-:func:`merge` turns them into one run report (a dict, schema
-:data:`RUN_REPORT_FORMAT` version :data:`RUN_REPORT_VERSION`, documented in
-the module ``run_report``); :func:`render_html` renders it as one
-self-contained HTML page (inline CSS and SVG, no script, a
-Content-Security-Policy that forbids every fetch); :func:`render_metrics`
-renders Prometheus text-format metrics for node_exporter's textfile
-collector. :func:`write_atomic` writes files through a temporary file and a
-rename, :func:`apply_retention` keeps the last N run reports of a schedule.
+The callback plugin ``runbook.ops.run_report`` calls :func:`build_run` at the end of a run with
+what it saw of every host (outcome, failures, where the run stopped) and the step results of
+the roles; without the callback, the module ``run_report`` calls :func:`build` with the
+per-host reports ``roles/report`` wrote (``<schedule>-<host>-<stamp>.json``: ``schedule``,
+``host``, ``stamp``, ``check_mode``, ``results`` and optionally ``backup_history``).
+:func:`merge` turns either into one run report (a dict, schema :data:`RUN_REPORT_FORMAT`
+version :data:`RUN_REPORT_VERSION`, documented in the module ``run_report``), with the
+data-loss check of new backups (:func:`data_loss`); :func:`render_html` renders it as one
+self-contained HTML page through the Jinja2 template of ``_run_report_html`` with autoescape
+(inline CSS and SVG, no script, a Content-Security-Policy that forbids every fetch);
+:func:`render_metrics` renders Prometheus text-format metrics for node_exporter's textfile
+collector. :func:`write_atomic` writes files through a temporary file and a rename.
 
-Backup history comes from the backup manifests (:func:`backup_history` reads
-them with :func:`_backup.read_manifests` on the host that holds them).
-
-Every value that comes from a host is escaped where it is rendered: HTML text
-and attributes through :func:`esc`, Prometheus label values through
-:func:`label_value`.
+Backup history comes from the backup manifests (:func:`backup_history` reads them with
+:func:`_backup.read_manifests` on the host that holds them). Failure messages go through
+:func:`redact`; Prometheus label values through :func:`label_value`.
 """
 
 from __future__ import annotations
