@@ -579,8 +579,8 @@ def merge(host_reports: t.Sequence[dict], schedule: str, stamp: str,
         out["check_mode"] = out["check_mode"] or check_mode
     out["status"] = worst(*(h["status"] for h in out["hosts"]))
     out["check_mode"] = out["check_mode"] or bool(run.get("check_mode"))
-    out["run"] = {k: run.get(k) for k in ("playbook", "started_at", "finished_at", "duration_seconds",
-                                         "interrupted", "stopped")}
+    run_keys = ("playbook", "started_at", "finished_at", "duration_seconds", "interrupted", "stopped")
+    out["run"] = {k: run.get(k) for k in run_keys}
     out["hosts"].sort(key=lambda h: (-STATUS_VALUE[h["status"]],
                                      OUTCOMES.index(h["outcome"]) if h["outcome"] in OUTCOMES else 9, h["host"]))
     out["data_loss"] = data_loss(out, **_dict(thresholds))
