@@ -143,6 +143,8 @@ class CallbackModule(CallbackBase):
 
     # -- what the run targets ---------------------------------------------------------------
     def v2_playbook_on_start(self, playbook):
+        if getattr(playbook, "_file_name", None) == "__adhoc_playbook__":
+            return  # an ad-hoc command (ansible -m ...): no run report
         self.playbook = getattr(playbook, "_file_name", None)
         for play in playbook.get_plays():
             self.plays.append({"uuid": play._uuid, "name": play.get_name(),  # pylint: disable=protected-access
@@ -162,6 +164,8 @@ class CallbackModule(CallbackBase):
             return None
 
     def v2_playbook_on_play_start(self, play):
+        if self.playbook is None:
+            return  # an ad-hoc command (ansible -m ...): no run report
         self.play = play
         # a serial play starts once per batch, as a copy with the same uuid
         self.current = next((p for p in self.plays if p["uuid"] == play._uuid), None)  # pylint: disable=protected-access
@@ -247,6 +251,8 @@ class CallbackModule(CallbackBase):
 
     def _seen(self, result):
         name, host = self._host(result)
+        if self.playbook is None:
+            return name, host
         host["events"] += 1
         if self.current is not None:
             self.current["reached"].add(name)
@@ -359,7 +365,7 @@ class CallbackModule(CallbackBase):
         return out, stopped
 
     def _write(self, stats=None, interrupted=False):
-        if self.done or R is None or not self.plays:
+        if self.done or R is None or self.playbook is None or not self.plays:
             return None
         self.done = True
         if not self.settings and self.play is not None:

@@ -275,3 +275,13 @@ def test_the_installed_collection_run_by_name_writes_the_report(fleet, tmp_path)
     assert Path(link[1]).parent == base / "reports" and report["schedule"] == "daily"
     hosts = _hosts(report)
     assert hosts["db2"] == ("unreachable", "critical") and hosts["cache1"][1] == "ok" and len(hosts) == 2
+
+
+def test_an_ad_hoc_command_writes_no_run_report(tmp_path):
+    from harness.ansible import ansible_env
+
+    env = ansible_env({"RUNBOOK_REPORT_DIR": str(tmp_path / "reports")})
+    proc = subprocess.run([str(REPO / ".venv" / "bin" / "ansible"), "localhost", "-m", "ansible.builtin.ping"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0 and '"ping": "pong"' in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert not (tmp_path / "reports").exists()
