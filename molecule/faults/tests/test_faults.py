@@ -79,9 +79,12 @@ def test_full_backup_disk_fails_backup_clearly_and_keeps_older_backups(host):
         failed = sc.failures(out)
         msgs = " ".join(m for _h, _t, m in failed)
         assert f"not enough space in {BACKUP_DIR}" in msgs, failed
-        # nothing half-written left behind, the older backups untouched and still valid
+        # nothing half-written left behind, the older backups untouched and still valid; the
+        # PostgreSQL failure does not stop the host's Redis backup (it may fit in what is left)
         assert host.check_output(f"find {BACKUP_DIR} -name '.partial*'").strip() == ""
-        assert _backups(host) == before
+        during = _backups(host)
+        assert before.items() <= during.items()
+        assert not [p for p in set(during) - set(before) if "/redis/" not in p], set(during) - set(before)
     finally:
         host.check_output(f"rm -f {FILLER}")
     rc, out, err = sc.run_playbook("backup.yml")
@@ -144,7 +147,8 @@ def test_a_host_stopped_in_the_middle_of_a_run_is_in_the_run_report(host):
         env=env, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 300
-        while host.run("pgrep -f AnsiballZ_wait_for").rc != 0:
+        # (the [r] keeps pgrep from matching the shell that runs it)
+        while host.run("pgrep -f 'AnsiballZ_wait_fo[r]'").rc != 0:
             assert proc.poll() is None and time.monotonic() < deadline, "the run never reached its waiting task"
             time.sleep(0.5)
         subprocess.run(["podman", "stop", "-t", "2", HOST], check=True, capture_output=True)
@@ -160,7 +164,8 @@ def test_a_host_stopped_in_the_middle_of_a_run_is_in_the_run_report(host):
     report = json.loads(open(link[1] + ".json", encoding="utf-8").read())
     entry = {h["host"]: h for h in report["hosts"]}[HOST]
     assert entry["outcome"] in ("unreachable", "failed") and entry["status"] == "critical", entry
-    assert entry["failures"][0]["play"] == "Stop mid run - a step that waits while the host goes away"
+    plays = [f["play"] for f in entry["failures"]]
+    assert "Stop mid run - a step that waits while the host goes away" in plays, entry["failures"]
     assert "health" in entry["steps"]  # what it did before it went away is kept
     # the host comes back for whatever runs after this test
     deadline = time.monotonic() + 120
