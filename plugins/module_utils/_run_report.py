@@ -876,7 +876,7 @@ def cards(report: dict) -> list[tuple[str, t.Any, bool]]:
                                                for s in STATUSES), False),
         ("Tables vacuumed", sum(1 for x in changed if "vacuum" in x["action"]), False),
         ("Tables analyzed only", sum(1 for x in changed if "vacuum" not in x["action"]), False),
-        ("Backups", sum(1 for b in report["backups"] if not b["would_create"]), False),
+        ("Backups" + (" (would create)" if report["check_mode"] else ""), len(report["backups"]), False),
         ("Data-loss warnings", len(report.get("data_loss", [])), False),
         ("Redis keys purged", _fmt_num(sum(p["deleted"] or 0 for p in report["redis"]["purges"])), False),
     ]
