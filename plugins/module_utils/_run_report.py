@@ -447,11 +447,20 @@ def _redis(host: str, result: dict, check_mode: bool, out: dict, problems: list)
         _backup_retention(host, "redis", {str(backup.get("name") or "redis"): _dict(backup.get("retention"))}, out)
 
 
+# runbook.ops.backup_copy results the roles keep as facts (pg_backup_copy_results, redis_copy_results)
+COPY_STEPS = ("pg_backup_copy", "redis_copy")
+
+
 def _offsite(host: str, results: list, out: dict, problems: list) -> None:
-    """Off-site copies (results of runbook.ops.backup_copy, each with ``copies``)."""
+    """Off-site copies (results of runbook.ops.backup_copy, each with ``copies``), each copy once."""
+    seen: set[str] = set()
     for result in results:
         for c in _list(_dict(result).get("copies")):
             c = _dict(c)
+            key = json.dumps(c, sort_keys=True, default=str)
+            if key in seen:
+                continue
+            seen.add(key)
             entry = {"host": host, "kind": str(c.get("kind") or ""), "name": str(c.get("name") or ""),
                      "backup": str(c.get("backup") or ""), "destination": str(c.get("destination") or ""),
                      "size": _int(c.get("size")), "verified": bool(c.get("verified")),
@@ -552,8 +561,9 @@ def merge(host_reports: t.Sequence[dict], schedule: str, stamp: str,
             _pg_backup(host, results["pg_backup"], check_mode, out, problems)
         if isinstance(results.get("redis"), dict):
             _redis(host, results["redis"], check_mode, out, problems)
-        _offsite(host, _list(results.get("backup_copy")), out, problems)
-        _other_failures(host, {k: v for k, v in results.items() if k != "backup_copy"}, problems)
+        copies = _list(results.get("backup_copy")) + [results[k] for k in COPY_STEPS if isinstance(results.get(k), dict)]
+        _offsite(host, copies, out, problems)
+        _other_failures(host, {k: v for k, v in results.items() if k != "backup_copy" and k not in COPY_STEPS}, problems)
         history = [dict(e, host=host) for e in _list(rep.get("backup_history")) if isinstance(e, dict)]
         out["backup_history"].extend(history)
         by_id = {e.get("id"): e for e in history}

@@ -500,6 +500,9 @@ def test_offsite_copies_are_shown_and_verified_ones_are_metrics():
     assert "ssh://b1" not in text
     assert "no space" in R.render_html(rep)
     assert R.merge([host_report("db1", backup_copy=None)], "backup", "20261124T020000Z")["offsite"] == []
+    # the same result registered and kept as the role's fact: each copy once
+    both = R.merge([host_report("db1", backup_copy=[copies], pg_backup_copy=copies)], "backup", "20261124T020000Z")
+    assert len(both["offsite"]) == 2
 
 
 def test_header_counts_agree_with_the_vacuum_table():
