@@ -7,7 +7,8 @@ session keys), the sample app's HTTP service with its /health endpoint, and app
 and nginx-style logs. Writes an inventory for this machine (connection local),
 runs a schedule playbook (monthly.yml unless told otherwise; system updates are
 left out: they would touch this machine's packages) and prints where the
-report is. Everything is stopped and removed at the end unless --keep is given.
+run report is (its last line: the HTML report's link). Everything is stopped and removed at the
+end, the temporary directory too (its inventory holds the demo's passwords), unless --keep is given.
 
     .venv/bin/python scripts/demo.py                                # playbooks/monthly.yml
     .venv/bin/python scripts/demo.py --playbook playbooks/weekly.yml --check
@@ -17,6 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -147,29 +150,38 @@ def write_inventory(workdir: Path, pg: PostgresServer, redis: RedisServer, app_u
 
 
 def print_summary(schedule: str) -> None:
-    """What the run did, from the per-host JSON report it wrote."""
-    reports = sorted((REPO / "reports").glob(f"{schedule}-demo-host-*.json"), key=lambda p: p.stat().st_mtime)
+    """What the run did, from the run report it wrote; the last line is the HTML report's link."""
+    pattern = re.compile(rf"^{re.escape(schedule)}-\d{{8}}T\d{{6}}Z\.json$")
+    reports = sorted(p for p in (REPO / "reports").glob(f"{schedule}-*.json") if pattern.match(p.name))
     if not reports:
-        print(f"[demo] no {schedule} report was written")
+        print(f"[demo] no {schedule} run report was written")
         return
     data = json.loads(reports[-1].read_text())
-    results = data.get("results") or {}
-    health = ((results.get("health") or {}).get("probes") or {}).get("summary")
-    if health:
-        print(f"[demo] health: {health['ok']} ok, {health['warning']} warning, {health['critical']} critical")
     would = " (check mode: would be)" if data.get("check_mode") else ""
-    pg = results.get("pg_maintenance") or {}
-    totals = (pg.get("vacuum") or {}).get("totals")
-    if totals:
-        print(f"[demo] pg_vacuum{would}: {totals['vacuumed']} vacuumed, {totals['analyzed']} analyzed of"
-              f" {totals['tables']} tables; dead tuples {totals['dead_tuples_before']} -> {totals['dead_tuples_after']}")
-    for item in pg.get("retention") or []:
-        database = (item.get("item") or {}).get("database", "?")
-        print(f"[demo] data retention{would}: {item.get('total_rows')} old rows deleted in {database}")
-    logs = results.get("logs") or {}
-    if logs.get("deleted"):
-        print(f"[demo] old log files deleted{would}: {len(logs['deleted'])}")
-    print(f"[demo] report: {reports[-1]}")
+    hosts = ", ".join(f"{h['host']} {h['outcome']}" for h in data["hosts"])
+    print(f"[demo] run status: {data['status']} ({hosts})")
+    probes = data["probes"]
+    if probes:
+        counts = {s: sum(1 for p in probes if p["status"] == s) for s in ("ok", "warning", "critical")}
+        print(f"[demo] health: {counts['ok']} ok, {counts['warning']} warning, {counts['critical']} critical")
+    for db in data["vacuum"]["databases"]:
+        # counted as the report's header and vacuum table count them
+        changed = [t for t in data["vacuum"]["tables"] if t["changed"] and t["database"] == db["database"]]
+        vacuumed = sum(1 for t in changed if "vacuum" in t["action"])
+        print(f"[demo] pg_vacuum{would}: {vacuumed} vacuumed, {len(changed) - vacuumed} analyzed only of"
+              f" {db['tables']} tables; dead tuples {db['dead_tuples_before']} -> {db['dead_tuples_after']}")
+    rows: dict[str, int] = {}
+    for row in data["retention"]["data"]:
+        rows[row["database"]] = rows.get(row["database"], 0) + (row["rows"] or 0)
+    for database, n in rows.items():
+        print(f"[demo] data retention{would}: {n} old rows deleted in {database}")
+    for h in data["hosts"]:
+        deleted = ((h.get("results") or {}).get("logs") or {}).get("deleted")
+        if deleted:
+            print(f"[demo] old log files deleted{would}: {len(deleted)}")
+    for problem in data["problems"]:
+        print(f"[demo] {problem['severity']}: {problem['host']} {problem['where']}: {problem['message']}")
+    print(f"[demo] report: {reports[-1].with_suffix('.html').as_uri()}")
 
 
 def main() -> int:
@@ -180,9 +192,10 @@ def main() -> int:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="runbook-demo-"))
-    pg, redis = start_stack(workdir)
-    app = None
+    pg = redis = app = None
+    rc = 1
     try:
+        pg, redis = start_stack(workdir)
         app, app_url = start_app(workdir, pg, redis)
         inventory = write_inventory(workdir, pg, redis, app_url, write_logs(workdir))
         env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
@@ -193,18 +206,22 @@ def main() -> int:
         print(f"[demo] {' '.join(argv[1:])}", flush=True)
         rc = subprocess.run(argv, cwd=REPO, env=env, check=False).returncode
         print(f"[demo] ansible-playbook exited {rc}")
-        print_summary(Path(args.playbook).stem)
-        return rc
     finally:
         if args.keep:
-            print(f"[demo] left running: PostgreSQL in {pg.basedir}, Redis in {redis.basedir}; inventory {workdir}/inventory.json")
+            print(f"[demo] left running: PostgreSQL in {pg and pg.basedir}, Redis in {redis and redis.basedir};"
+                  f" inventory {workdir}/inventory.json (it holds the demo's passwords: remove {workdir} when done)")
         else:
             if app is not None:
                 app.terminate()
                 app.wait(timeout=10)
-            pg.stop()
-            redis.stop()
+            for server in (pg, redis):
+                if server is not None:
+                    server.stop()
+            # the inventory in it holds the demo's passwords
+            shutil.rmtree(workdir, ignore_errors=True)
             print("[demo] stack stopped and removed")
+    print_summary(Path(args.playbook).stem)
+    return rc
 
 
 if __name__ == "__main__":

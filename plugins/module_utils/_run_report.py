@@ -2,32 +2,29 @@
 # Copyright (c) runbook.ops contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""One report per run: merge the per-host JSON reports, render HTML and Prometheus metrics.
+"""One report per run: merge what the run did, render HTML and Prometheus metrics.
 
-The per-host reports are the files ``roles/report`` writes
-(``<schedule>-<host>-<stamp>.json``: ``schedule``, ``host``, ``stamp``,
-``check_mode``, ``results`` and optionally ``backup_history``).
-:func:`merge` turns them into one run report (a dict, schema
-:data:`RUN_REPORT_FORMAT` version :data:`RUN_REPORT_VERSION`, documented in
-the module ``run_report``); :func:`render_html` renders it as one
-self-contained HTML page (inline CSS and SVG, no script, a
-Content-Security-Policy that forbids every fetch); :func:`render_metrics`
-renders Prometheus text-format metrics for node_exporter's textfile
-collector. :func:`write_atomic` writes files through a temporary file and a
-rename, :func:`apply_retention` keeps the last N run reports of a schedule.
+The callback plugin ``runbook.ops.run_report`` calls :func:`build_run` at the end of a run with
+what it saw of every host (outcome, failures, where the run stopped) and the step results of
+the roles; without the callback, the module ``run_report`` calls :func:`build` with the
+per-host reports ``roles/report`` wrote (``<schedule>-<host>-<stamp>.json``: ``schedule``,
+``host``, ``stamp``, ``check_mode``, ``results`` and optionally ``backup_history``).
+:func:`merge` turns either into one run report (a dict, schema :data:`RUN_REPORT_FORMAT`
+version :data:`RUN_REPORT_VERSION`, documented in the module ``run_report``), with the
+data-loss check of new backups (:func:`data_loss`); :func:`render_html` renders it as one
+self-contained HTML page through the Jinja2 template of ``_run_report_html`` with autoescape
+(inline CSS and SVG, no script, a Content-Security-Policy that forbids every fetch);
+:func:`render_metrics` renders Prometheus text-format metrics for node_exporter's textfile
+collector. :func:`write_atomic` writes files through a temporary file and a rename.
 
-Backup history comes from the backup manifests (:func:`backup_history` reads
-them with :func:`_backup.read_manifests` on the host that holds them).
-
-Every value that comes from a host is escaped where it is rendered: HTML text
-and attributes through :func:`esc`, Prometheus label values through
-:func:`label_value`.
+Backup history comes from the backup manifests (:func:`backup_history` reads them with
+:func:`_backup.read_manifests` on the host that holds them). Failure messages go through
+:func:`redact`; Prometheus label values through :func:`label_value`.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import json
 import math
 import os
@@ -154,17 +151,58 @@ def backup_history(directories: t.Iterable[str], limit: int = 30) -> list[dict]:
                 "complete": rec.complete,
                 "database_size": _int(details.get("database_size")),
                 "total_keys": _int(details.get("total_keys")),
+                "row_counts": details.get("row_counts") if isinstance(details.get("row_counts"), dict) else None,
             }
             series.setdefault((rec.kind, rec.name), []).append(entry)
         for entries in series.values():
+            _keep_row_counts_for_comparison(entries)
             out.extend(entries[-limit:] if limit > 0 else entries)
     out.sort(key=lambda e: (e["finished_at"], e["kind"], e["name"], e["id"]))
+    return out
+
+
+def _keep_row_counts_for_comparison(entries: list[dict]) -> None:
+    """Row counts stay only on the newest backup and the newest good one before it (what the data-loss check compares)."""
+    keep = {id(entries[-1])} if entries else set()
+    for e in reversed(entries[:-1]):
+        if e["verified"] == B.VERIFY_PASSED and e["complete"]:
+            keep.add(id(e))
+            break
+    for e in entries:
+        if id(e) not in keep:
+            e["row_counts"] = None
+
+
+# ---------------------------------------------------------------------------
+# secrets
+# ---------------------------------------------------------------------------
+_SECRET_PATTERNS = (
+    # password=..., PGPASSWORD: ..., "token": "..."
+    re.compile(r"""(?i)((?:pass(?:word|wd)?|pwd|secret|token|api[_-]?key|auth)["']?\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&}]+)"""),
+    # scheme://user:secret@host
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)([^@\s]+)(?=@)"),
+)
+REDACTED = "********"
+
+
+def redact(text: t.Any, secrets: t.Iterable[str] = ()) -> str:
+    """``text`` with known secret values and password-looking assignments replaced by ``********``."""
+    out = "" if text is None else str(text)
+    for secret in sorted({str(s) for s in secrets if s and len(str(s)) >= 4}, key=len, reverse=True):
+        out = out.replace(secret, REDACTED)
+    for pattern in _SECRET_PATTERNS:
+        out = pattern.sub(lambda m: m.group(1) + REDACTED, out)
     return out
 
 
 # ---------------------------------------------------------------------------
 # merging
 # ---------------------------------------------------------------------------
+# How a host came through the run (the callback plugin runbook.ops.run_report records it).
+OUTCOMES = ("failed", "unreachable", "not_reached", "changed", "ok")
+OUTCOME_STATUS = {"failed": "critical", "unreachable": "critical", "not_reached": "warning", "changed": "ok", "ok": "ok"}
+
+
 def _problem(problems: list, host: str, where: str, severity: str, message: str) -> None:
     problems.append({"host": host, "where": where, "severity": severity, "message": message})
 
@@ -409,6 +447,31 @@ def _redis(host: str, result: dict, check_mode: bool, out: dict, problems: list)
         _backup_retention(host, "redis", {str(backup.get("name") or "redis"): _dict(backup.get("retention"))}, out)
 
 
+# runbook.ops.backup_copy results the roles keep as facts (pg_backup_copy_results, redis_copy_results)
+COPY_STEPS = ("pg_backup_copy", "redis_copy")
+
+
+def _offsite(host: str, results: list, out: dict, problems: list) -> None:
+    """Off-site copies (results of runbook.ops.backup_copy, each with ``copies``), each copy once."""
+    seen: set[str] = set()
+    for result in results:
+        for c in _list(_dict(result).get("copies")):
+            c = _dict(c)
+            key = json.dumps(c, sort_keys=True, default=str)
+            if key in seen:
+                continue
+            seen.add(key)
+            entry = {"host": host, "kind": str(c.get("kind") or ""), "name": str(c.get("name") or ""),
+                     "backup": str(c.get("backup") or ""), "destination": str(c.get("destination") or ""),
+                     "size": _int(c.get("size")), "verified": bool(c.get("verified")),
+                     "copied_at": c.get("copied_at"), "status": str(c.get("status") or ""),
+                     "message": str(c.get("msg") or "")}
+            out["offsite"].append(entry)
+            if entry["status"] == "failed" or (entry["status"] and not entry["verified"]):
+                _problem(problems, host, f"off-site copy {entry['name']} to {entry['destination']}", "critical",
+                         entry["message"] or "the copy failed or was not verified")
+
+
 def _other_failures(host: str, results: dict, problems: list) -> None:
     """Any other step result (or nested step) that says failed."""
     for step, value in results.items():
@@ -439,20 +502,46 @@ def empty_report(schedule: str, stamp: str) -> dict:
         "retention": {"backups": [], "data": []},
         "redis": {"purges": [], "memory": []},
         "backup_history": [],
+        "offsite": [],
+        "data_loss": [],
+        "run": {},
     }
 
 
 def merge(host_reports: t.Sequence[dict], schedule: str, stamp: str,
-          generated_at: _dt.datetime | None = None) -> dict:
-    """The run report of ``host_reports`` (dicts from :func:`load_host_report`)."""
+          generated_at: _dt.datetime | None = None, run: dict | None = None,
+          thresholds: dict | None = None) -> dict:
+    """The run report of ``host_reports`` (dicts from :func:`load_host_report`).
+
+    ``run`` is what the callback plugin saw: ``hosts`` (host -> ``outcome`` of :data:`OUTCOMES`,
+    ``failures`` [{play, role, task, message}], ``reason``), ``started_at``, ``finished_at``,
+    ``duration_seconds``, ``playbook``, ``interrupted``, ``check_mode`` and ``stopped`` (where a
+    play stopped the run). Every host of ``run`` is in the report, with or without a host report.
+    ``thresholds`` are the data-loss shares (``rows_share``, ``size_share``).
+    """
     parse_stamp(stamp)
     out = empty_report(schedule, stamp)
     out["generated_at"] = B.format_time(generated_at or B.utcnow())
-    for rep in sorted(host_reports, key=lambda r: str(r.get("host"))):
+    run = _dict(run)
+    outcomes = _dict(run.get("hosts"))
+    by_host = {str(r.get("host")): r for r in host_reports}
+    for host in outcomes:
+        by_host.setdefault(str(host), {"host": str(host), "check_mode": bool(run.get("check_mode")), "results": {},
+                                       "stamp": stamp, "source": None})
+    for rep in sorted(by_host.values(), key=lambda r: str(r.get("host"))):
         host = str(rep.get("host"))
         check_mode = bool(rep.get("check_mode"))
         results = _dict(rep.get("results"))
         problems: list[dict] = []
+        seen = _dict(outcomes.get(host))
+        outcome = str(seen.get("outcome") or "ok")
+        failures = [_dict(f) for f in _list(seen.get("failures"))]
+        for f in failures:
+            where = " / ".join(str(f[k]) for k in ("play", "role", "task") if f.get(k))
+            _problem(problems, host, where or "run", "critical" if not f.get("rescued") else "warning",
+                     ("rescued: " if f.get("rescued") else "") + str(f.get("message") or "failed"))
+        if outcome == "not_reached" or (seen.get("reason") and outcome not in ("failed", "unreachable")):
+            _problem(problems, host, "run", "warning", str(seen.get("reason") or "not reached"))
         for step in ("health",):
             if isinstance(results.get(step), dict):
                 _probes(host, step, results[step], out, problems)
@@ -472,7 +561,9 @@ def merge(host_reports: t.Sequence[dict], schedule: str, stamp: str,
             _pg_backup(host, results["pg_backup"], check_mode, out, problems)
         if isinstance(results.get("redis"), dict):
             _redis(host, results["redis"], check_mode, out, problems)
-        _other_failures(host, results, problems)
+        copies = _list(results.get("backup_copy")) + [results[k] for k in COPY_STEPS if isinstance(results.get(k), dict)]
+        _offsite(host, copies, out, problems)
+        _other_failures(host, {k: v for k, v in results.items() if k != "backup_copy" and k not in COPY_STEPS}, problems)
         history = [dict(e, host=host) for e in _list(rep.get("backup_history")) if isinstance(e, dict)]
         out["backup_history"].extend(history)
         by_id = {e.get("id"): e for e in history}
@@ -480,10 +571,13 @@ def merge(host_reports: t.Sequence[dict], schedule: str, stamp: str,
             # e.g. redis_backup returns no duration: the manifest on disk has it
             if b["host"] == host and b["duration_seconds"] is None and os.path.basename(b["path"]) in by_id:
                 b["duration_seconds"] = _num(by_id[os.path.basename(b["path"])].get("duration_seconds"))
-        status = worst(*(p["severity"] for p in problems))
+        status = worst(OUTCOME_STATUS.get(outcome, "ok"), *(p["severity"] for p in problems))
         out["hosts"].append({
             "host": host,
             "status": status,
+            "outcome": outcome,
+            "reason": str(seen.get("reason") or (failures[0]["message"] if failures else "")),
+            "failures": failures,
             "check_mode": check_mode,
             "stamp": rep.get("stamp"),
             "source": rep.get("source"),
@@ -494,6 +588,20 @@ def merge(host_reports: t.Sequence[dict], schedule: str, stamp: str,
         out["problems"].extend(problems)
         out["check_mode"] = out["check_mode"] or check_mode
     out["status"] = worst(*(h["status"] for h in out["hosts"]))
+    out["check_mode"] = out["check_mode"] or bool(run.get("check_mode"))
+    run_keys = ("playbook", "started_at", "finished_at", "duration_seconds", "interrupted", "stopped")
+    out["run"] = {k: run.get(k) for k in run_keys}
+    out["hosts"].sort(key=lambda h: (-STATUS_VALUE[h["status"]],
+                                     OUTCOMES.index(h["outcome"]) if h["outcome"] in OUTCOMES else 9, h["host"]))
+    out["data_loss"] = data_loss(out, **_dict(thresholds))
+    for w in out["data_loss"]:
+        out["problems"].append({"host": w["host"], "where": f"data loss {w['database']}", "severity": "warning",
+                                "message": w["message"]})
+        for h in out["hosts"]:
+            if h["host"] == w["host"]:
+                h["status"] = worst(h["status"], "warning")
+    out["status"] = worst(out["status"], *(h["status"] for h in out["hosts"]))
+    out["problems"].sort(key=lambda p: -STATUS_VALUE.get(p["severity"], 0))
     out["pg_report"]["largest_tables"].sort(key=lambda r: -(r["total_bytes"] or 0))
     out["pg_report"]["unused_indexes"].sort(key=lambda r: -(r["size_bytes"] or 0))
     out["pg_report"]["slow_queries"].sort(key=lambda r: -(r["mean_ms"] or 0))
@@ -502,10 +610,65 @@ def merge(host_reports: t.Sequence[dict], schedule: str, stamp: str,
     return out
 
 
+def _pct(before: float, after: float) -> str:
+    return f"{(after - before) / before * 100:+.0f}%" if before else "new"
+
+
+def data_loss(report: dict, rows_share: float = 0.5, size_share: float = 0.5) -> list[dict]:
+    """Early warnings of data loss: each PostgreSQL backup made in this run against the previous verified one.
+
+    A warning when a table lost more than ``rows_share`` of its rows (or is gone), or the backup
+    shrank by more than ``size_share``. Row counts come from the manifests (pg_backup row_counts).
+    Table keys are shown as the manifest has them.
+    """
+    warnings: list[dict] = []
+    history: dict[tuple, list[dict]] = {}
+    for e in report["backup_history"]:
+        history.setdefault((e["host"], e.get("kind"), e.get("name")), []).append(e)
+    for b in report["backups"]:
+        if b["kind"] != "postgres" or b["would_create"] or b["verified"] == B.VERIFY_FAILED:
+            continue
+        entries = history.get((b["host"], "postgres", b["name"]), [])
+        new = next((e for e in entries if e.get("id") == os.path.basename(b["path"])), None)
+        if new is None:
+            continue
+        older = [e for e in entries if str(e.get("finished_at")) < str(new.get("finished_at"))
+                 and e.get("verified") == B.VERIFY_PASSED and e.get("complete")]
+        if not older:
+            continue
+        prev = max(older, key=lambda e: str(e.get("finished_at")))
+        since = str(prev.get("finished_at") or "")[:10]
+
+        def warn(table: str | None, before: t.Any, after: t.Any, message: str,
+                 _b: dict = b, _prev: dict = prev, _since: str = since) -> None:
+            warnings.append({"host": _b["host"], "database": _b["name"], "table": table, "before": before,
+                             "after": after, "since": _since, "previous": _prev.get("id"),
+                             "backup": os.path.basename(_b["path"]), "message": message})
+
+        size_before, size_after = _int(prev.get("size")), _int(new.get("size"))
+        if size_before and size_after is not None and size_after < size_before * (1 - size_share):
+            warn(None, size_before, size_after,
+                 f"backup size: {human_bytes(size_before)} -> {human_bytes(size_after)} "
+                 f"({_pct(size_before, size_after)}) since the backup of {since}")
+        before_rows, after_rows = _dict(prev.get("row_counts")), new.get("row_counts")
+        if not before_rows or not isinstance(after_rows, dict):
+            continue
+        for key in sorted(before_rows):
+            old_n, new_n = _int(before_rows[key]), _int(after_rows.get(key))
+            if not old_n:
+                continue
+            if new_n is None:
+                warn(key, old_n, None, f"{key}: {old_n:,} rows -> table missing since the backup of {since}")
+            elif new_n < old_n * (1 - rows_share):
+                warn(key, old_n, new_n, f"{key}: {old_n:,} -> {new_n:,} rows ({_pct(old_n, new_n)}) "
+                                        f"since the backup of {since}")
+    return warnings
+
+
 def summary(report: dict, paths: dict | None = None) -> dict:
     """The compact form of a run report (module return value and AWX set_stats)."""
     tables = report["vacuum"]["tables"]
-    vacuumed = [x for x in tables if x["changed"]]
+    vacuumed = [x for x in tables if x["changed"] and "vacuum" in x["action"]]
     counts = {s: sum(1 for p in report["probes"] if p["status"] == s) for s in STATUSES}
     return dict(paths or {}, **{
         "schedule": report["schedule"],
@@ -513,8 +676,14 @@ def summary(report: dict, paths: dict | None = None) -> dict:
         "check_mode": report["check_mode"],
         "status": report["status"],
         "hosts": {h["host"]: h["status"] for h in report["hosts"]},
+        "outcomes": {h["host"]: h["outcome"] for h in report["hosts"]},
+        "failed_hosts": [h["host"] for h in report["hosts"] if h["outcome"] in ("failed", "unreachable")],
+        "not_reached": [h["host"] for h in report["hosts"] if h["outcome"] == "not_reached"],
+        "stopped": _dict(report.get("run")).get("stopped"),
+        "data_loss": [w["message"] for w in report.get("data_loss", [])],
         "probes": counts,
         "tables_vacuumed": len(vacuumed),
+        "tables_analyzed_only": sum(1 for x in tables if x["changed"] and "vacuum" not in x["action"]),
         "dead_tuples_before": sum(x["dead_tuples_before"] or 0 for x in vacuumed),
         "dead_tuples_after": sum(x["dead_tuples_after"] or 0 for x in vacuumed),
         "backups": [{"host": b["host"], "kind": b["kind"], "name": b["name"], "size": b["size"],
@@ -529,11 +698,6 @@ def summary(report: dict, paths: dict | None = None) -> dict:
 # ---------------------------------------------------------------------------
 # HTML
 # ---------------------------------------------------------------------------
-def esc(value: t.Any) -> str:
-    """Text or attribute value, HTML-escaped (quotes too)."""
-    return html.escape("" if value is None else str(value), quote=True)
-
-
 CSS = """
 :root{--ok:#1a7f37;--warning:#9a6700;--critical:#cf222e;--muted:#57606a;--line:#d0d7de;--bg:#f6f8fa}
 *{box-sizing:border-box}
@@ -563,46 +727,17 @@ code{font-family:"DejaVu Sans Mono",monospace;font-size:12px;word-break:break-al
 figure{margin:0;border:1px solid var(--line);border-radius:6px;padding:8px;background:#fff}
 figcaption{font-weight:bold;margin-bottom:4px}
 .check{background:#fff8c5;color:#1f2328;padding:2px 8px;border-radius:4px;margin-left:8px}
+.stopped{background:#ffebe9;border:1px solid var(--critical);padding:6px 10px;border-radius:6px}
+tr.host-failed td,tr.host-unreachable td{background:#ffebe9}
+tr.host-not_reached td{background:#fff8c5}
 """
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
 
-def badge(status: t.Any) -> str:
-    s = str(status or "")
-    cls = s if s in STATUSES or s in ("passed", "failed", "skipped") else "skipped"
-    return f'<span class="status status-{cls}">{esc(s or "unknown")}</span>'
-
-
-def _cell(value: t.Any, kind: str = "") -> str:
-    if kind == "raw":
-        return f"<td>{value}</td>"
-    if kind == "bytes":
-        return f'<td class="num" data-value="{esc(value)}">{esc(human_bytes(value))}</td>'
-    if kind == "num":
-        if isinstance(value, float):
-            text = f"{value:,.3f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value):,}"
-        elif isinstance(value, int):
-            text = f"{value:,}"
-        else:
-            text = "-" if value is None else str(value)
-        return f'<td class="num">{esc(text)}</td>'
-    if kind == "code":
-        return f"<td><code>{esc(value)}</code></td>"
-    return f"<td>{esc('-' if value is None else value)}</td>"
-
-
-def table(headers: t.Sequence[str], rows: t.Iterable[t.Sequence[tuple[t.Any, str]]], empty: str,
-          cls: str = "") -> str:
-    body = ["<tr>" + "".join(_cell(v, k) for v, k in row) + "</tr>" for row in rows]
-    if not body:
-        return f'<p class="empty">{esc(empty)}</p>'
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
-    return f'<table class="{esc(cls)}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
-
-
-# -- SVG charts ------------------------------------------------------------------------
+# -- SVG charts: the geometry is computed here, the template draws it ---------------------
 PALETTE = ("#0969da", "#bf3989", "#1a7f37", "#9a6700", "#8250df", "#cf222e", "#1b7c83", "#6e7781")
+STATUS_COLOUR = {"ok": "#1a7f37", "warning": "#9a6700", "critical": "#cf222e"}
 
 
 def _nice_max(value: float) -> float:
@@ -615,19 +750,18 @@ def _nice_max(value: float) -> float:
     return 10 * exp  # pragma: no cover
 
 
-def _empty_chart(chart_id: str, title: str, message: str) -> str:
-    return (f'<figure id="{esc(chart_id)}"><figcaption>{esc(title)}</figcaption>'
-            f'<p class="empty">{esc(message)}</p></figure>')
+def _r(value: float) -> float:
+    return round(value, 1)
 
 
 def line_chart(chart_id: str, title: str, series: t.Sequence[tuple[str, t.Sequence[tuple[_dt.datetime, float]]]],
-               fmt: t.Callable[[float], str] = human_bytes, width: int = 580, height: int = 260) -> str:
-    """An SVG line chart of time series (one polyline and legend entry per series)."""
+               fmt: t.Callable[[float], str] = human_bytes, width: int = 580, height: int = 260) -> dict:
+    """The geometry of an SVG line chart of time series (one polyline and legend entry per series)."""
     series = [(label, sorted(points)) for label, points in series if points]
+    chart: dict = {"kind": "line", "id": chart_id, "title": title, "empty": None if series else "no data"}
     if not series:
-        return _empty_chart(chart_id, title, "no data")
+        return chart
     left, right, top, bottom = 80, 16, 16, 44
-    legend_h = 18 * len(series)
     plot_w, plot_h = width - left - right, height - top - bottom
     times = [p[0].timestamp() for _label, pts in series for p in pts]
     t0, t1 = min(times), max(times)
@@ -636,74 +770,56 @@ def line_chart(chart_id: str, title: str, series: t.Sequence[tuple[str, t.Sequen
     vmax = _nice_max(max(p[1] for _label, pts in series for p in pts))
 
     def x(ts: float) -> float:
-        return left + (ts - t0) / (t1 - t0) * plot_w
+        return _r(left + (ts - t0) / (t1 - t0) * plot_w)
 
     def y(v: float) -> float:
-        return top + plot_h - v / vmax * plot_h
+        return _r(top + plot_h - v / vmax * plot_h)
 
-    parts = [f'<figure id="{esc(chart_id)}" class="chart"><figcaption>{esc(title)}</figcaption>',
-             f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height + legend_h}" '
-             f'viewBox="0 0 {width} {height + legend_h}"><title>{esc(title)}</title>']
-    for i in range(5):
-        v = vmax * i / 4
-        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#d0d7de"/>'
-                     f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end" font-size="11">{esc(fmt(v))}</text>')
     span = t1 - t0
     time_fmt = "%H:%M:%S" if span < 6 * 3600 else "%m-%d %H:%M" if span < 4 * 86400 else "%Y-%m-%d"
-    for i in range(4):
-        ts = t0 + span * i / 3
-        label = _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime(time_fmt)
-        anchor = "start" if i == 0 else "end" if i == 3 else "middle"
-        parts.append(f'<text x="{x(ts):.1f}" y="{top + plot_h + 16}" text-anchor="{anchor}" font-size="11">'
-                     f'{esc(label)}</text>')
-    parts.append(f'<text x="{left + plot_w}" y="{top + plot_h + 32}" text-anchor="end" font-size="11" fill="#57606a">'
-                 f'UTC{esc(" " + _dt.datetime.fromtimestamp(t0, _dt.timezone.utc).strftime("%Y-%m-%d") if span < 4 * 86400 else "")}'
-                 '</text>')
-    for n, (label, points) in enumerate(series):
-        colour = PALETTE[n % len(PALETTE)]
-        coords = " ".join(f"{x(p[0].timestamp()):.1f},{y(p[1]):.1f}" for p in points)
-        parts.append(f'<polyline class="series" fill="none" stroke="{colour}" stroke-width="2" points="{coords}"/>')
-        for ts, v in points:
-            parts.append(f'<circle cx="{x(ts.timestamp()):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}">'
-                         f'<title>{esc(label)}: {esc(fmt(v))} at {esc(ts.strftime("%Y-%m-%d %H:%M:%S"))} UTC</title></circle>')
-        ly = height + 18 * n + 4
-        parts.append(f'<rect x="{left}" y="{ly}" width="12" height="12" fill="{colour}"/>'
-                     f'<text x="{left + 18}" y="{ly + 10}" font-size="12">{esc(label)}</text>')
-    parts.append("</svg></figure>")
-    return "".join(parts)
+    day = _dt.datetime.fromtimestamp(t0, _dt.timezone.utc).strftime("%Y-%m-%d")
+    chart.update(
+        width=width, height=height + 18 * len(series), left=left, right=left + plot_w, axis_y=top + plot_h + 16,
+        grid=[{"y": y(vmax * i / 4), "label": fmt(vmax * i / 4)} for i in range(5)],
+        xticks=[{"x": x(t0 + span * i / 3), "anchor": "start" if i == 0 else "end" if i == 3 else "middle",
+                 "label": _dt.datetime.fromtimestamp(t0 + span * i / 3, _dt.timezone.utc).strftime(time_fmt)}
+                for i in range(4)],
+        utc="UTC" + (" " + day if span < 4 * 86400 else ""),
+        series=[{"label": label, "colour": PALETTE[n % len(PALETTE)], "legend_y": height + 18 * n + 4,
+                 "points": " ".join(f"{x(p[0].timestamp())},{y(p[1])}" for p in points),
+                 "dots": [{"x": x(ts.timestamp()), "y": y(v),
+                           "title": f"{label}: {fmt(v)} at {ts.strftime('%Y-%m-%d %H:%M:%S')} UTC"} for ts, v in points]}
+                for n, (label, points) in enumerate(series)],
+    )
+    return chart
 
 
 def bar_chart(chart_id: str, title: str, bars: t.Sequence[tuple[str, t.Sequence[tuple[str, float, str]]]],
-              fmt: t.Callable[[float], str] = str, width: int = 580) -> str:
-    """A horizontal bar chart; each group is a label with one or more (name, value, colour) bars."""
+              fmt: t.Callable[[float], str] = str, width: int = 580) -> dict:
+    """The geometry of a horizontal bar chart; each group is a label with (name, value, colour) bars."""
     bars = [(label, values) for label, values in bars if values]
+    chart: dict = {"kind": "bar", "id": chart_id, "title": title, "empty": None if bars else "no data"}
     if not bars:
-        return _empty_chart(chart_id, title, "no data")
+        return chart
     left, right, bar_h, gap = 200, 110, 14, 10
     rows = sum(len(v) for _label, v in bars)
-    height = 16 + rows * bar_h + len(bars) * gap + 8
     vmax = _nice_max(max((entry[1] for _label, values in bars for entry in values), default=0))
     plot_w = width - left - right
-    parts = [f'<figure id="{esc(chart_id)}" class="chart"><figcaption>{esc(title)}</figcaption>',
-             f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}"><title>{esc(title)}</title>']
+    groups = []
     y = 12
     for label, values in bars:
-        short = label if len(label) <= 32 else "\u2026" + label[-31:]
-        parts.append(f'<text x="{left - 6}" y="{y + bar_h - 3}" text-anchor="end" font-size="11">{esc(short)}'
-                     f'<title>{esc(label)}</title></text>')
+        group = {"label": label, "short": label if len(label) <= 32 else "\u2026" + label[-31:], "y": y + bar_h - 3,
+                 "bars": []}
         for name, value, colour in values:
             w = max(1.0, value / vmax * plot_w) if value > 0 else 0.0
-            parts.append(f'<rect class="bar" x="{left}" y="{y}" width="{w:.1f}" height="{bar_h - 2}" fill="{colour}">'
-                         f'<title>{esc(label)} {esc(name)}: {esc(fmt(value))}</title></rect>'
-                         f'<text x="{left + w + 4:.1f}" y="{y + bar_h - 3}" font-size="11">{esc(name)} {esc(fmt(value))}</text>')
+            group["bars"].append({"y": y, "w": _r(w), "h": bar_h - 2, "colour": colour, "tx": _r(left + w + 4),
+                                  "ty": y + bar_h - 3, "title": f"{label} {name}: {fmt(value)}",
+                                  "text": f"{name} {fmt(value)}"})
             y += bar_h
         y += gap
-    parts.append("</svg></figure>")
-    return "".join(parts)
-
-
-STATUS_COLOUR = {"ok": "#1a7f37", "warning": "#9a6700", "critical": "#cf222e"}
+        groups.append(group)
+    chart.update(width=width, height=16 + rows * bar_h + len(bars) * gap + 8, left=left, groups=groups)
+    return chart
 
 
 def _ts(text: t.Any) -> _dt.datetime | None:
@@ -713,7 +829,7 @@ def _ts(text: t.Any) -> _dt.datetime | None:
         return None
 
 
-def charts(report: dict) -> str:
+def charts(report: dict) -> list[dict]:
     history = report["backup_history"]
     backup_series: dict[str, list] = {}
     db_series: dict[str, list] = {}
@@ -737,127 +853,75 @@ def charts(report: dict) -> str:
               ("after", float(x["dead_tuples_after"] or 0), "#1a7f37")])
             for x in report["vacuum"]["tables"] if x["changed"]]
     dead.sort(key=lambda b: -b[1][0][1])
-    return "".join([
+    return [
         line_chart("chart-database-sizes", "Database sizes over time", list(db_series.items())),
         line_chart("chart-backup-sizes", "Backup sizes over time", list(backup_series.items())),
         bar_chart("chart-probe-latency", "Probe latency (ms)", probes, fmt=lambda v: f"{v:,.1f} ms"),
         bar_chart("chart-dead-tuples", "Dead tuples before / after vacuum", dead[:15], fmt=lambda v: f"{v:,.0f}"),
-    ])
+    ]
+
+
+def _fmt_num(value: t.Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return "-" if value is None else str(value)
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value):,}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def cards(report: dict) -> list[tuple[str, t.Any, bool]]:
+    """The counts at the top of the page; each counts rows of a table below it."""
+    hosts = report["hosts"]
+    bad = [h for h in hosts if h.get("outcome") in ("failed", "unreachable")]
+    changed = [x for x in report["vacuum"]["tables"] if x["changed"]]
+    return [
+        ("Status", report["status"], True),
+        ("Hosts", len(hosts), False),
+        ("Failed / unreachable", f"{sum(1 for h in bad if h['outcome'] == 'failed')} / "
+                                 f"{sum(1 for h in bad if h['outcome'] == 'unreachable')}", False),
+        ("Not reached", sum(1 for h in hosts if h.get("outcome") == "not_reached"), False),
+        ("Probes ok / warn / crit", " / ".join(str(sum(1 for p in report["probes"] if p["status"] == s))
+                                               for s in STATUSES), False),
+        ("Tables vacuumed", sum(1 for x in changed if "vacuum" in x["action"]), False),
+        ("Tables analyzed only", sum(1 for x in changed if "vacuum" not in x["action"]), False),
+        ("Backups" + (" (would create)" if report["check_mode"] else ""), len(report["backups"]), False),
+        ("Data-loss warnings", len(report.get("data_loss", [])), False),
+        ("Redis keys purged", _fmt_num(sum(p["deleted"] or 0 for p in report["redis"]["purges"])), False),
+    ]
+
+
+NAV = (("hosts", "Hosts"), ("problems", "Problems"), ("data-loss", "Data loss"), ("charts", "Charts"),
+       ("probes", "Probes"), ("vacuum", "Vacuum"), ("pg-report", "PostgreSQL report"), ("backups", "Backups"),
+       ("retention", "Retention"), ("redis", "Redis"))
 
 
 def render_html(report: dict, json_name: str = "") -> str:
-    """The run report as one self-contained HTML document (no script, no external resource)."""
-    r = report
-    hosts = r["hosts"]
+    """The run report as one self-contained HTML document (no script, no external resource).
+
+    Rendered by Jinja2 with autoescape from :data:`_run_report_html.TEMPLATE`: every value that
+    came from a host is escaped in text and attributes.
+    """
+    try:
+        import jinja2  # pylint: disable=import-outside-toplevel
+    except ImportError as exc:  # pragma: no cover (Jinja2 comes with ansible-core)
+        raise RunReportError("the HTML report needs Jinja2 (it comes with ansible-core)") from exc
+    from ansible_collections.runbook.ops.plugins.module_utils._run_report_html import TEMPLATE  # pylint: disable=import-outside-toplevel
+
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=False)
+    env.filters.update(num=_fmt_num, human_bytes=human_bytes, basename=lambda p: os.path.basename(str(p or "")))
+    r = dict(report)
+    r.setdefault("run", {})
+    r["run"] = dict({"interrupted": False, "stopped": None, "duration_seconds": None}, **_dict(r["run"]))
+    r.setdefault("data_loss", [])
+    r.setdefault("offsite", [])
     vac_tables = [x for x in r["vacuum"]["tables"] if x["changed"] or x["skip_reason"] not in (None, "below_threshold")]
-    rep = r["pg_report"]
-    title = f"runbook.ops {r['schedule']} run {r['stamp']}"
-    check = '<span class="check">check mode: nothing was changed</span>' if r["check_mode"] else ""
-    nav = "".join(f'<a href="#{a}">{esc(b)}</a>' for a, b in (
-        ("hosts", "Hosts"), ("problems", "Problems"), ("charts", "Charts"), ("probes", "Probes"), ("vacuum", "Vacuum"),
-        ("pg-report", "PostgreSQL report"), ("backups", "Backups"), ("retention", "Retention"),
-        ("redis", "Redis")))
-    vacuumed = [x for x in r["vacuum"]["tables"] if x["changed"]]
-    cards = "".join(f'<div class="card">{esc(label)}<b>{value}</b></div>' for label, value in (
-        ("Status", badge(r["status"])),
-        ("Hosts", esc(len(hosts))),
-        ("Probes ok / warn / crit", esc(" / ".join(str(sum(1 for p in r["probes"] if p["status"] == s)) for s in STATUSES))),
-        ("Tables vacuumed", esc(len(vacuumed))),
-        ("Backups", esc(sum(1 for b in r["backups"] if not b["would_create"]))),
-        ("Redis keys purged", esc(sum(p["deleted"] or 0 for p in r["redis"]["purges"]))),
-    ))
-    sections = [
-        ("hosts", "Hosts", table(
-            ["Host", "Status", "Check mode", "Steps", "Problems", "Per-host report"],
-            ([(h["host"], ""), (badge(h["status"]), "raw"), ("yes" if h["check_mode"] else "no", ""),
-              (", ".join(h["steps"]), ""), (h["problems"], "num"), (os.path.basename(str(h["source"] or "")), "code")]
-             for h in hosts), "No host reported.")),
-        ("problems", "Problems: what failed and why", table(
-            ["Host", "Where", "Severity", "Message"],
-            ([(p["host"], ""), (p["where"], ""), (badge(p["severity"]), "raw"), (p["message"], "")] for p in r["problems"]),
-            "Nothing failed.")),
-        ("probes", "Health probes", table(
-            ["Host", "Probe", "Kind", "Status", "Message", "Latency (ms)", "Attempts"],
-            ([(p["host"], ""), (p["name"], ""), (p["kind"], ""), (badge(p["status"]), "raw"), (p["message"], ""),
-              (p["latency_ms"], "num"), (p["attempts"], "num")] for p in r["probes"]),
-            "No health probes ran in this run.")),
-        ("vacuum", "Vacuum and analyze", table(
-            ["Host", "Database", "Table", "Action", "Dead tuples before", "Dead tuples after", "Seconds", "Reason"],
-            ([(x["host"], ""), (x["database"], ""), (x["table"], "code"), (x["action"], ""),
-              (x["dead_tuples_before"], "num"), (x["dead_tuples_after"], "num"), (x["duration"], "num"), (x["reason"], "")]
-             for x in vac_tables), "No table was vacuumed or analyzed in this run.")),
-        ("pg-report", "PostgreSQL report: top items",
-         "<h3>Database sizes</h3>" + table(
-             ["Host", "Database", "Size"],
-             ([(d["host"], ""), (d["database"], ""), (d["size_bytes"], "bytes")] for d in rep["databases"]),
-             "No database sizes in this run.")
-         + "<h3>Largest tables</h3>" + table(
-             ["Host", "Database", "Table", "Total size", "Index size", "Live tuples", "Dead tuples"],
-             ([(x["host"], ""), (x["database"], ""), (x["table"], "code"), (x["total_bytes"], "bytes"),
-               (x["index_bytes"], "bytes"), (x["live_tuples"], "num"), (x["dead_tuples"], "num")]
-              for x in rep["largest_tables"][:TOP]), "No table sizes in this run.")
-         + "<h3>Unused indexes</h3>" + table(
-             ["Host", "Database", "Table", "Index", "Size", "Scans", "Backs a constraint"],
-             ([(x["host"], ""), (x["database"], ""), (x["table"], "code"), (x["index"], "code"), (x["size_bytes"], "bytes"),
-               (x["scans"], "num"), ("yes" if x["backs_constraint"] else "no", "")] for x in rep["unused_indexes"][:TOP]),
-             "No unused indexes reported.")
-         + "<h3>Slow queries</h3>" + table(
-             ["Host", "Database", "Calls", "Mean (ms)", "Max (ms)", "Query"],
-             ([(x["host"], ""), (x["database"], ""), (x["calls"], "num"), (x["mean_ms"], "num"), (x["max_ms"], "num"),
-               (x["query"][:500], "code")] for x in rep["slow_queries"][:TOP]),
-             "No slow queries reported (pg_stat_statements not installed or section not selected).")),
-        ("backups", "Backups", table(
-            ["Host", "Kind", "Name", "Size", "Seconds", "sha256", "Verification", "Method", "File"],
-            ([(b["host"], ""), (b["kind"], ""), (b["name"], ""), (b["size"], "bytes"), (b["duration_seconds"], "num"),
-              ((b["sha256"] or "-")[:16], "code"),
-              (badge("would create" if b["would_create"] else b["verified"]) if not b["would_create"]
-               else '<span class="status status-skipped">would create</span>', "raw"),
-              (b["verification_method"], ""), (os.path.basename(b["path"]), "code")] for b in r["backups"]),
-            "No backups were made in this run.")
-         + ("<h3>Restores</h3>" + table(
-             ["Host", "Database", "Target", "Backup", "Tables compared", "Tables that differ"],
-             ([(x["host"], ""), (x["database"], ""), (x["target_database"], ""), (os.path.basename(x["backup"]), "code"),
-               (x["tables_compared"], "num"), (x["differences"], "num")]
-              for x in r["restores"]), "") if r["restores"] else "")
-         + ("<h3>Disaster-recovery drills</h3>" + table(
-             ["Host", "Scratch database", "Tables that differ"],
-             ([(x["host"], ""), (x["database"], ""), (x["differences"], "num")] for x in r["drills"]), "")
-            if r["drills"] else "")),
-        ("retention", "Retention", "<h3>Backups deleted by retention</h3>" + table(
-            ["Host", "Kind", "Name", "Backup", "Finished", "Reason"],
-            ([(x["host"], ""), (x["kind"], ""), (x["name"], ""), (x["id"], "code"), (x["finished_at"], ""), (x["reason"], "")]
-             for x in r["retention"]["backups"]), "No backup was deleted by retention.")
-         + "<h3>Rows deleted by data retention</h3>" + table(
-             ["Host", "Database", "Table", "Column", "Cutoff", "Rows", "Remaining"],
-             ([(x["host"], ""), (x["database"], ""), (x["table"], "code"), (x["column"], ""), (x["cutoff"], ""),
-               (x["rows"], "num"), (x["remaining"], "num")] for x in r["retention"]["data"]),
-             "No data retention ran in this run.")),
-        ("redis", "Redis", "<h3>Purges</h3>" + table(
-            ["Host", "Pattern", "Matched", "Deleted", "Memory before", "Memory after"],
-            ([(x["host"], ""), (x["pattern"], "code"), (x["matched"], "num"), (x["deleted"], "num"),
-              (x["used_memory_before"], "bytes"), (x["used_memory_after"], "bytes")] for x in r["redis"]["purges"]),
-            "No Redis purge ran in this run.")
-         + "<h3>Memory</h3>" + table(
-             ["Host", "Used", "Peak", "maxmemory", "Policy"],
-             ([(x["host"], ""), (x["used_memory"], "bytes"), (x["used_memory_peak"], "bytes"), (x["maxmemory"], "bytes"),
-               (x["maxmemory_policy"], "")] for x in r["redis"]["memory"]),
-             "No Redis memory report in this run.")),
-    ]
-    sections.insert(2, ("charts", "Charts", f'<div class="charts">{charts(r)}</div>'))
-    body = "".join(f'<section id="{sid}"><h2>{esc(head)}</h2>{content}</section>' for sid, head, content in sections)
-    source = f' &middot; machine-readable: <code>{esc(json_name)}</code>' if json_name else ""
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
-        f'<header><h1>{esc(title)} {badge(r["status"])}{check}</h1>'
-        f'<div class="meta">generated {esc(r["generated_at"])} &middot; {esc(len(hosts))} hosts'
-        f"{source} &middot; schema {esc(r['format'])} v{esc(r['version'])}</div></header>"
-        f'<main><nav>{nav}</nav><section id="summary"><div class="cards">{cards}</div></section>{body}</main>'
-        "</body></html>\n"
-    )
+    return env.from_string(TEMPLATE).render(
+        r=r, rep=r["pg_report"], vac_tables=vac_tables, top=TOP, json_name=json_name, nav=NAV, cards=cards(r),
+        charts=charts(r), title=f"runbook.ops {r['schedule']} run {r['stamp']}", css=CSS, csp=CSP,
+        badge_classes=STATUSES + ("passed", "failed", "skipped"),
+    ).lstrip() + "\n"
 
 
 # ---------------------------------------------------------------------------
@@ -867,13 +931,23 @@ METRICS: dict[str, tuple[str, str]] = {
     "runbook_run_timestamp_seconds": ("gauge", "Unix time of the run report of this schedule."),
     "runbook_run_check_mode": ("gauge", "1 when the run was a check-mode run (nothing changed)."),
     "runbook_run_status": ("gauge", "Worst status of the run: 0 ok, 1 warning, 2 critical."),
+    "runbook_run_duration_seconds": ("gauge", "Wall-clock duration of the run."),
+    "runbook_run_interrupted": ("gauge", "1 when the run was interrupted (the report holds what it saw)."),
     "runbook_host_status": ("gauge", "Worst status of a host in the run: 0 ok, 1 warning, 2 critical."),
+    "runbook_host_outcome": ("gauge", "1 for the host's outcome in the run (ok, changed, failed, unreachable, not_reached)."),
+    "runbook_host_unreachable": ("gauge", "1 when the host was unreachable in the run."),
     "runbook_probe_status": ("gauge", "Health probe status: 0 ok, 1 warning, 2 critical."),
     "runbook_probe_latency_seconds": ("gauge", "Duration of the health probe's last attempt."),
     "runbook_backup_last_success_timestamp_seconds": (
         "gauge", "Finish time of the newest complete, verified backup on disk."),
     "runbook_backup_last_success_size_bytes": ("gauge", "Size of the newest complete, verified backup on disk."),
+    "runbook_backup_last_failure_timestamp_seconds": (
+        "gauge", "Time of the newest failed backup of the series (a failed run or a failed verification)."),
     "runbook_backups_on_disk": ("gauge", "Backups with a manifest on disk (complete or not)."),
+    "runbook_backup_data_loss_warnings": (
+        "gauge", "Data-loss warnings of the series' new backup against the previous verified one (0 none)."),
+    "runbook_backup_offsite_last_verified_timestamp_seconds": (
+        "gauge", "Time of the newest verified off-site copy of the series at the destination."),
     "runbook_pg_dead_tuples": ("gauge", "Dead tuples of the tables in scope of pg_vacuum, before and after the run."),
     "runbook_pg_database_size_bytes": ("gauge", "Database size reported by pg_report."),
     "runbook_redis_used_memory_bytes": ("gauge", "Redis used_memory before and after the purges, or as reported."),
@@ -911,8 +985,13 @@ def metric_samples(report: dict) -> dict[str, list[tuple[dict, float]]]:
     add("runbook_run_timestamp_seconds", {}, parse_stamp(report["stamp"]).timestamp())
     add("runbook_run_check_mode", {}, 1 if report["check_mode"] else 0)
     add("runbook_run_status", {}, STATUS_VALUE[report["status"]])
+    run = _dict(report.get("run"))
+    add("runbook_run_duration_seconds", {}, run.get("duration_seconds"))
+    add("runbook_run_interrupted", {}, 1 if run.get("interrupted") else 0)
     for h in report["hosts"]:
         add("runbook_host_status", {"host": h["host"]}, STATUS_VALUE[h["status"]])
+        add("runbook_host_outcome", {"host": h["host"], "outcome": h.get("outcome", "ok")}, 1)
+        add("runbook_host_unreachable", {"host": h["host"]}, 1 if h.get("outcome") == "unreachable" else 0)
     seen: set[tuple] = set()
     for p in report["probes"]:
         key = (p["host"], p["name"], p["kind"])
@@ -926,16 +1005,38 @@ def metric_samples(report: dict) -> dict[str, list[tuple[dict, float]]]:
     series: dict[tuple, list[dict]] = {}
     for e in report["backup_history"]:
         series.setdefault((e["host"], str(e.get("kind")), str(e.get("name"))), []).append(e)
-    for (host, kind, name), entries in sorted(series.items()):
+    state = {(x["host"], x["kind"], x["name"]): x for x in _list(report.get("backup_series"))}
+    for key in sorted(set(series) | set(state)):
+        host, kind, name = key
+        entries = series.get(key, [])
         labels = {"host": host, "kind": kind, "name": name}
-        add("runbook_backups_on_disk", labels, len(entries))
+        if entries:
+            add("runbook_backups_on_disk", labels, len(entries))
         good = [e for e in entries if e.get("verified") == B.VERIFY_PASSED and e.get("complete")]
-        if good:
-            newest = max(good, key=lambda e: str(e["finished_at"]))
-            when = _ts(newest["finished_at"])
-            if when is not None:
-                add("runbook_backup_last_success_timestamp_seconds", labels, when.timestamp())
+        newest = max(good, key=lambda e: str(e["finished_at"])) if good else None
+        success = _ts(newest["finished_at"]) if newest else None
+        remembered = _dict(state.get(key))
+        if _ts(remembered.get("last_success")) and (success is None or _ts(remembered["last_success"]) > success):
+            success = _ts(remembered["last_success"])
+        if success is not None:
+            add("runbook_backup_last_success_timestamp_seconds", labels, success.timestamp())
+        if newest:
             add("runbook_backup_last_success_size_bytes", labels, newest.get("size"))
+        failure = _ts(remembered.get("last_failure"))
+        add("runbook_backup_last_failure_timestamp_seconds", labels, failure.timestamp() if failure else 0)
+    compared = {(b["host"], b["name"]) for b in report["backups"] if b["kind"] == "postgres" and not b["would_create"]}
+    for host, name in sorted(compared):
+        add("runbook_backup_data_loss_warnings", {"host": host, "kind": "postgres", "name": name},
+            sum(1 for w in report.get("data_loss", []) if (w["host"], w["database"]) == (host, name)))
+    offsite: dict[tuple, float] = {}
+    for c in report.get("offsite", []):
+        when = _ts(c.get("copied_at"))
+        if c["verified"] and c["status"] in ("copied", "present") and when is not None:
+            key = (c["kind"], c["host"], c["name"], c["destination"])
+            offsite[key] = max(offsite.get(key, 0.0), when.timestamp())
+    for (kind, host, name, dest), ts in sorted(offsite.items()):
+        add("runbook_backup_offsite_last_verified_timestamp_seconds",
+            {"kind": kind, "host": host, "name": name, "destination": dest}, ts)
     seen = set()
     for db in report["vacuum"]["databases"]:
         if (db["host"], db["database"]) in seen:
@@ -1066,6 +1167,77 @@ def plan_retention(report_dir: str, schedule: str, keep_last: int, new_stamp: st
                 pass
         doomed.extend(p for p in (json_path, html_path) if os.path.exists(p))
     return doomed
+
+
+SERIES_STATE = ".runbook-backup-series.json"
+
+
+def update_backup_series(report_dir: str, report: dict, failures: t.Iterable[dict] = ()) -> list[dict]:
+    """Last success and last failure per backup series, remembered across runs in ``report_dir``.
+
+    A host whose run failed reads no manifests, so the newest success it had is kept from earlier
+    runs; ``failures`` are the backup tasks that failed in this run (``host``, ``kind``, ``name``,
+    ``message``), and a new backup that failed its verification counts as a failure too.
+    """
+    path = os.path.join(report_dir, SERIES_STATE)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            state = {(x["host"], x["kind"], x["name"]): x for x in _list(json.load(fh)) if isinstance(x, dict)}
+    except (OSError, ValueError, KeyError, TypeError):
+        state = {}
+
+    def entry(host: str, kind: str, name: str) -> dict:
+        return state.setdefault((host, kind, name), {"host": host, "kind": kind, "name": name,
+                                                     "last_success": None, "last_failure": None,
+                                                     "last_failure_message": None})
+
+    for e in report["backup_history"]:
+        if e.get("verified") == B.VERIFY_PASSED and e.get("complete"):
+            x = entry(e["host"], str(e.get("kind")), str(e.get("name")))
+            if str(e.get("finished_at")) > str(x["last_success"] or ""):
+                x["last_success"] = e.get("finished_at")
+    now = report["generated_at"]
+    failed = [dict(f) for f in failures]
+    failed += [{"host": b["host"], "kind": b["kind"], "name": b["name"], "message": "verification failed"}
+               for b in report["backups"] if b["verified"] == B.VERIFY_FAILED]
+    for f in failed:
+        x = entry(str(f["host"]), str(f["kind"]), str(f["name"]))
+        x["last_failure"], x["last_failure_message"] = now, redact(f.get("message"))
+    out = sorted(state.values(), key=lambda x: (x["host"], x["kind"], x["name"]))
+    write_atomic(path, json.dumps(out, indent=1) + "\n")
+    return out
+
+
+def build_run(report_dir: str, schedule: str, stamp: str, host_reports: t.Sequence[dict], run: dict,
+              metrics_dir: str | None = None, keep_last: int = 0, thresholds: dict | None = None,
+              now: _dt.datetime | None = None) -> dict:
+    """What the callback plugin calls at the end of a run: merge, render, write, keep the last runs.
+
+    ``run`` is described in :func:`merge`; ``run["backup_failures"]`` feeds :func:`update_backup_series`.
+    """
+    if not re.match(r"^[A-Za-z0-9_.-]+$", schedule or ""):
+        raise RunReportError(f"name: {schedule!r} must be a simple name (letters, digits, '.', '_', '-')")
+    report = merge(host_reports, schedule, stamp, now, run, thresholds)
+    json_path, html_path = run_report_paths(report_dir, schedule, stamp)
+    metrics_path = os.path.join(metrics_dir, f"runbook_{schedule}.prom") if metrics_dir else None
+    for directory in (report_dir, metrics_dir):
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+    report["backup_series"] = update_backup_series(report_dir, report, _list(run.get("backup_failures")))
+    write_atomic(json_path, json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
+    write_atomic(html_path, render_html(report, os.path.basename(json_path)))
+    if metrics_path:
+        write_atomic(metrics_path, render_metrics(report), 0o644)
+    deleted = [p for p in plan_retention(report_dir, schedule, keep_last, stamp) if p not in (json_path, html_path)]
+    for p in deleted:
+        try:
+            os.unlink(p)
+        except FileNotFoundError:
+            pass
+    paths = {"json": json_path, "html": html_path, "metrics": metrics_path, "deleted": deleted}
+    return {"json_path": json_path, "html_path": html_path, "metrics_path": metrics_path,
+            "url": "file://" + os.path.abspath(html_path), "status": report["status"], "deleted": deleted,
+            "summary": summary(report, paths)}
 
 
 def build(report_dir: str, schedule: str, stamp: str, host_report_paths: t.Sequence[str],

@@ -13,7 +13,10 @@ version_added: 0.1.0
 author: runbook.ops maintainers (@runbook-ops)
 description:
   - Runs on the controller (C(delegate_to=localhost), C(run_once=true)); the role C(runbook.ops.report) does that at the
-    end of every schedule playbook.
+    end of every schedule playbook when the callback plugin C(runbook.ops.run_report) is not enabled. The callback
+    (enabled in the repository's C(ansible.cfg)) writes the same run report itself from everything it saw, with every
+    host the run targeted, also those that failed or were unreachable before the last play; see
+    C(ansible-doc -t callback runbook.ops.run_report).
   - Reads the per-host JSON reports of one run (written by the role C(runbook.ops.report)) and writes
     C(<report_dir>/<name>-<stamp>.json), the run report (schema below), and C(<report_dir>/<name>-<stamp>.html),
     one self-contained HTML page (inline CSS and SVG charts, no script, a Content-Security-Policy that forbids
@@ -22,11 +25,18 @@ description:
   - Every value that came from a host is HTML-escaped in the page and escaped in the metrics' label values.
   - "Run report schema (C(format=runbook.ops/run-report), C(version=1)): C(schedule), C(stamp), C(generated_at),
     C(check_mode), C(status) (worst of C(ok), C(warning), C(critical)), C(hosts) (per host C(host), C(status),
+    C(outcome) (C(ok), C(changed), C(failed), C(unreachable), C(not_reached); from the callback, else C(ok)),
+    C(reason), C(failures) (C(play), C(role), C(task), C(action), C(message), C(rescued)),
     C(check_mode), C(steps), C(problems), C(source), C(results) = the per-host results as written), C(problems)
     (C(host), C(where), C(severity), C(message)), C(probes), C(vacuum) (C(databases), C(tables)), C(pg_report)
     (C(databases), C(largest_tables), C(unused_indexes), C(slow_queries), C(bloat)), C(backups), C(restores),
-    C(drills), C(retention) (C(backups), C(data)), C(redis) (C(purges), C(memory)) and C(backup_history)
-    (the backup manifests found on the hosts). New keys may be added within a version; a key is never removed
+    C(drills), C(retention) (C(backups), C(data)), C(redis) (C(purges), C(memory)), C(backup_history)
+    (the backup manifests found on the hosts), C(offsite) (copies made by C(runbook.ops.backup_copy)),
+    C(data_loss) (C(host), C(database), C(table) (null for the backup size), C(before), C(after), C(since),
+    C(message)), C(run) (C(playbook), C(started_at), C(finished_at), C(duration_seconds), C(interrupted),
+    C(stopped) = C(play), C(serial), C(failed), C(not_reached) when a play stopped the run) and
+    C(backup_series) (last success and last failure per backup series, remembered in
+    C(<report_dir>/.runbook-backup-series.json)). New keys may be added within a version; a key is never removed
     or changes meaning without a new version."
   - With O(metrics_dir), also writes C(<metrics_dir>/runbook_<name>.prom) in the Prometheus text format for
     node_exporter's textfile collector, atomically (a temporary file in the same directory, then a rename).
@@ -71,10 +81,14 @@ options:
     default: 30
 notes:
   - "Metrics: C(runbook_run_timestamp_seconds), C(runbook_run_check_mode), C(runbook_run_status),
-    C(runbook_host_status), C(runbook_probe_status) (0 ok, 1 warning, 2 critical), C(runbook_probe_latency_seconds),
-    C(runbook_backup_last_success_timestamp_seconds), C(runbook_backup_last_success_size_bytes),
-    C(runbook_backups_on_disk), C(runbook_pg_dead_tuples) (C(when=before|after)), C(runbook_pg_database_size_bytes),
-    C(runbook_redis_used_memory_bytes), C(runbook_redis_purged_keys)."
+    C(runbook_run_duration_seconds), C(runbook_run_interrupted), C(runbook_host_status), C(runbook_host_outcome)
+    (label C(outcome)), C(runbook_host_unreachable), C(runbook_probe_status) (0 ok, 1 warning, 2 critical),
+    C(runbook_probe_latency_seconds), C(runbook_backup_last_success_timestamp_seconds),
+    C(runbook_backup_last_failure_timestamp_seconds) (0 when the series never failed),
+    C(runbook_backup_last_success_size_bytes), C(runbook_backups_on_disk), C(runbook_backup_data_loss_warnings),
+    C(runbook_backup_offsite_last_verified_timestamp_seconds), C(runbook_pg_dead_tuples) (C(when=before|after)),
+    C(runbook_pg_database_size_bytes), C(runbook_redis_used_memory_bytes), C(runbook_redis_purged_keys)."
+  - The HTML page is rendered by Jinja2 (part of ansible-core) with autoescape."
 seealso:
   - module: runbook.ops.backup_history
 """
@@ -133,6 +147,12 @@ summary:
     hosts: {db1: ok, web1: warning}
     probes: {ok: 7, warning: 1, critical: 0}
     tables_vacuumed: 2
+    tables_analyzed_only: 1
+    outcomes: {db1: changed, web1: ok}
+    failed_hosts: []
+    not_reached: []
+    stopped: null
+    data_loss: []
     dead_tuples_before: 33334
     dead_tuples_after: 0
     backups: []

@@ -92,7 +92,7 @@ def test_merge_collects_probes_vacuum_and_status_per_host():
     ]
     rep = R.merge(reports, "weekly", "20261124T020000Z")
     assert rep["format"] == R.RUN_REPORT_FORMAT and rep["version"] == R.RUN_REPORT_VERSION
-    assert [h["host"] for h in rep["hosts"]] == ["db1", "web1"]
+    assert [h["host"] for h in rep["hosts"]] == ["web1", "db1"]  # the worst first
     assert {h["host"]: h["status"] for h in rep["hosts"]} == {"db1": "ok", "web1": "warning"}
     assert rep["status"] == "warning"
     assert [(p["host"], p["name"], p["status"]) for p in rep["probes"]] == [
@@ -182,7 +182,7 @@ def test_html_escapes_every_host_value():
     assert "<script" not in page.lower() and "<img" not in page.lower()
     text = "".join(parsed.text)
     assert EVIL in text and EVIL_IMG in text  # shown as text, not markup
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page  # Jinja2's autoescape
 
 
 def test_html_has_every_section_and_fetches_nothing():
@@ -210,7 +210,7 @@ def test_charts_plot_history_and_current_sizes():
                   "monthly", "20261124T020000Z")
     rep["backup_history"] = [dict(history(when="2026-11-22T02:00:00.000000Z", size=1000, database_size=5000), host="db1"),
                              dict(history(when="2026-11-23T02:00:00.000000Z", size=1500, database_size=7000), host="db1")]
-    svg = R.charts(rep)
+    svg = R.render_html(rep)
     db_chart = svg.split('id="chart-database-sizes"')[1].split("</figure>")[0]
     # two manifest points plus the size pg_report measured in this run
     assert db_chart.count("<circle") == 3
@@ -380,3 +380,138 @@ def test_merge_restore_and_drill_differences_are_critical():
     assert rep["status"] == "critical" and rep["problems"][0]["where"] == "restore"
     page = R.render_html(rep)
     assert "Restores" in page and "shop_restored" in page and "Disaster-recovery drills" in page
+
+
+# ---------------------------------------------------------------------------
+# what the callback saw: outcomes, redaction, data loss, series state
+# ---------------------------------------------------------------------------
+def test_every_host_of_the_run_is_reported_with_its_outcome_worst_first():
+    run = {"hosts": {
+        "db1": {"outcome": "changed", "failures": [], "reason": ""},
+        "db2": {"outcome": "unreachable", "failures": [
+            {"play": "Daily", "role": "", "task": "Ping", "message": "ssh: connect refused"}], "reason": ""},
+        "web1": {"outcome": "not_reached", "failures": [], "reason": "not reached: the play 'Roll' stopped"},
+        "db3": {"outcome": "failed", "failures": [
+            {"play": "Backup", "role": "runbook.ops.pg_backup", "task": "Back up", "message": "disk full"}]},
+    }, "stopped": {"play": "Roll", "serial": True, "failed": ["db2"], "not_reached": ["web1"]}, "duration_seconds": 3}
+    rep = R.merge([host_report("db1", health=health(probe("pg")))], "daily", "20261124T020000Z", run=run)
+    assert [(h["host"], h["outcome"], h["status"]) for h in rep["hosts"]] == [
+        ("db3", "failed", "critical"), ("db2", "unreachable", "critical"), ("web1", "not_reached", "warning"),
+        ("db1", "changed", "ok")]
+    assert rep["status"] == "critical" and rep["run"]["stopped"]["not_reached"] == ["web1"]
+    assert {"host": "db3", "where": "Backup / runbook.ops.pg_backup / Back up", "severity": "critical",
+            "message": "disk full"} in rep["problems"]
+    assert rep["problems"][0]["severity"] == "critical"
+    metrics = parse_exposition(R.render_metrics(rep))
+    assert metrics[("runbook_host_unreachable", (("host", "db2"), ("schedule", "daily")))] == 1
+    assert metrics[("runbook_host_unreachable", (("host", "db3"), ("schedule", "daily")))] == 0
+    assert metrics[("runbook_host_outcome", (("host", "web1"), ("outcome", "not_reached"), ("schedule", "daily")))] == 1
+    assert metrics[("runbook_run_duration_seconds", (("schedule", "daily"),))] == 3
+    page = R.render_html(rep)
+    assert page.index("db3") < page.index("db1") and "Not reached (not updated): web1" in page
+    summary = R.summary(rep)
+    assert summary["failed_hosts"] == ["db3", "db2"] and summary["not_reached"] == ["web1"]
+
+
+def test_a_rescued_failure_is_a_warning_not_a_failed_host():
+    run = {"hosts": {"app1": {"outcome": "ok", "failures": [
+        {"play": "Up", "role": "r", "task": "t", "message": "retried", "rescued": True}]}}}
+    rep = R.merge([], "upgrade", "20261124T020000Z", run=run)
+    assert rep["hosts"][0]["status"] == "warning" and rep["problems"][0]["message"] == "rescued: retried"
+
+
+@pytest.mark.parametrize("text,secrets,expected", [
+    ("login failed: password=hunter2 for user x", (), "login failed: password=******** for user x"),
+    ('{"login_password": "p@ss w"}', (), '{"login_password": ********}'),
+    ("postgresql://app:s3cr3t@db1:5432/shop", (), "postgresql://app:********@db1:5432/shop"),
+    ("PGPASSWORD: abc123 and token=xyz", (), "PGPASSWORD: ******** and token=********"),
+    ("could not connect with s3cret-value", ("s3cret-value",), "could not connect with ********"),
+    ("nothing secret here", ("abc",), "nothing secret here"),
+])
+def test_redact(text, secrets, expected):
+    assert R.redact(text, secrets) == expected
+
+
+def _loss_report(prev_rows, new_rows, prev_size=1000, new_size=1000):
+    rep = R.merge([host_report("db1", pg_backup={"backup": {"backups": [
+        {"name": "shop", "path": "/b/shop-new.dump", "size": new_size, "verified": "passed"}]}})],
+        "backup", "20261124T020000Z")
+    old = dict(history(when="2026-11-22T02:00:00.000000Z", size=prev_size), row_counts=prev_rows, host="db1")
+    failed = dict(history(when="2026-11-23T02:00:00.000000Z", size=1, verified="failed"), row_counts={}, host="db1")
+    new = dict(history(when="2026-11-24T02:00:00.000000Z", size=new_size), id="shop-new.dump", row_counts=new_rows,
+               host="db1")
+    rep["backup_history"] = [old, failed, new]
+    return rep
+
+
+def test_data_loss_compares_with_the_previous_verified_backup():
+    rep = _loss_report({"public.orders": 1204331, 'a."b.c"': 10, "public.gone": 5, "public.grew": 3},
+                       {"public.orders": 80112, 'a."b.c"': 9, "public.grew": 30}, prev_size=10000, new_size=4000)
+    warnings = R.data_loss(rep)
+    assert [w["message"] for w in warnings] == [
+        "backup size: 9.8 KiB -> 3.9 KiB (-60%) since the backup of 2026-11-22",
+        "public.gone: 5 rows -> table missing since the backup of 2026-11-22",
+        "public.orders: 1,204,331 -> 80,112 rows (-93%) since the backup of 2026-11-22",
+    ]
+    assert R.data_loss(rep, rows_share=0.95, size_share=0.7) == [warnings[1]]
+
+
+def test_no_data_loss_warning_when_tables_grow_or_without_an_earlier_backup():
+    assert R.data_loss(_loss_report({"public.orders": 10}, {"public.orders": 11})) == []
+    rep = _loss_report({"public.orders": 10}, {"public.orders": 1})
+    rep["backup_history"] = rep["backup_history"][2:]
+    assert R.data_loss(rep) == []
+
+
+def test_backup_series_remember_last_success_and_failure(tmp_path):
+    rep = R.merge([], "daily", "20261124T020000Z", generated_at=dt.datetime(2026, 11, 24, 2, tzinfo=dt.timezone.utc))
+    rep["backup_history"] = [dict(history(), host="db1")]
+    first = R.update_backup_series(str(tmp_path), rep)
+    assert first == [{"host": "db1", "kind": "postgres", "name": "shop", "last_success": "2026-11-23T02:00:00.000000Z",
+                      "last_failure": None, "last_failure_message": None}]
+    # next run: db1 failed before reading its manifests; its last success is kept
+    rep["backup_history"] = []
+    second = R.update_backup_series(str(tmp_path), rep, [{"host": "db1", "kind": "postgres", "name": "shop",
+                                                         "message": "password=x refused"}])
+    assert second[0]["last_success"] == "2026-11-23T02:00:00.000000Z"
+    assert second[0]["last_failure"] == rep["generated_at"] and "x refused" not in second[0]["last_failure_message"]
+    rep["backup_series"] = second
+    metrics = parse_exposition(R.render_metrics(rep))
+    key = (("host", "db1"), ("kind", "postgres"), ("name", "shop"), ("schedule", "daily"))
+    utc = dt.timezone.utc
+    assert metrics[("runbook_backup_last_failure_timestamp_seconds", key)] == dt.datetime(2026, 11, 24, 2, tzinfo=utc).timestamp()
+    assert metrics[("runbook_backup_last_success_timestamp_seconds", key)] == dt.datetime(2026, 11, 23, 2, tzinfo=utc).timestamp()
+
+
+def test_offsite_copies_are_shown_and_verified_ones_are_metrics():
+    copies = {"copies": [
+        {"kind": "postgres", "name": "shop", "backup": "/b/x.dump", "destination": "s3://bucket/db", "size": 10,
+         "verified": True, "copied_at": "2026-11-24T02:10:00Z", "status": "copied", "msg": ""},
+        {"kind": "postgres", "name": "shop", "backup": "/b/x.dump", "destination": 'ssh://b1/"x"', "size": 10,
+         "verified": False, "copied_at": "2026-11-24T02:10:00Z", "status": "failed", "msg": "no space"}]}
+    rep = R.merge([host_report("db1", backup_copy=[copies])], "backup", "20261124T020000Z")
+    assert len(rep["offsite"]) == 2 and rep["hosts"][0]["status"] == "critical"
+    text = R.render_metrics(rep)
+    metrics = parse_exposition(text)
+    key = (("destination", "s3://bucket/db"), ("host", "db1"), ("kind", "postgres"), ("name", "shop"),
+           ("schedule", "backup"))
+    copied = dt.datetime(2026, 11, 24, 2, 10, tzinfo=dt.timezone.utc).timestamp()
+    assert metrics[("runbook_backup_offsite_last_verified_timestamp_seconds", key)] == copied
+    assert "ssh://b1" not in text
+    assert "no space" in R.render_html(rep)
+    assert R.merge([host_report("db1", backup_copy=None)], "backup", "20261124T020000Z")["offsite"] == []
+    # the same result registered and kept as the role's fact: each copy once
+    both = R.merge([host_report("db1", backup_copy=[copies], pg_backup_copy=copies)], "backup", "20261124T020000Z")
+    assert len(both["offsite"]) == 2
+
+
+def test_header_counts_agree_with_the_vacuum_table():
+    analyzed = dict(table("c", 5, 5), action="analyze")
+    rep = R.merge([host_report("db1", pg_maintenance={"vacuum": vacuum(table("a", 10, 0), table("b", 20, 0), analyzed),
+                                                      "report": None, "activity": None, "retention": []})],
+                  "weekly", "20261124T020000Z")
+    page = R.render_html(rep)
+    assert "Tables vacuumed<b>2</b>" in page and "Tables analyzed only<b>1</b>" in page
+    rows = page.split('id="vacuum"')[1].split("</section>")[0]
+    assert rows.count("<td>vacuum_analyze</td>") == 2 and rows.count("<td>analyze</td>") == 1
+    assert R.summary(rep)["tables_vacuumed"] == 2 and R.summary(rep)["tables_analyzed_only"] == 1

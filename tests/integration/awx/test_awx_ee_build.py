@@ -52,6 +52,8 @@ def test_containerfile_has_every_stage_and_installs_what_the_definition_says(con
     assert "RUN /output/scripts/check_ansible $PYCMD" in final
     assert "COPY --from=galaxy /usr/share/ansible /usr/share/ansible" in final
     assert "LABEL ansible-execution-environment=true" in final
+    # the run report's callback is enabled for every job run in the image
+    assert "ENV ANSIBLE_CALLBACKS_ENABLED=runbook.ops.run_report" in final
     # every file a COPY names is in the context
     for line in lines:
         if line.startswith("COPY ") and "--from=" not in line:

@@ -85,15 +85,15 @@ def _assert_from_the_checkout(job):
 
 
 def _report(job, schedule):
-    reports = job.artifacts["runbook_reports"]
-    assert set(reports) == {"localhost"}
-    entry = reports["localhost"]
-    assert entry["schedule"] == schedule
-    return entry, json.loads(Path(entry["file"]).read_text())
+    """The host's entry of the run report the job's artifacts point to (and the run report)."""
+    summary = job.artifacts["runbook_run_report"]
+    assert summary["schedule"] == schedule and set(summary["hosts"]) == {"localhost"}
+    data = json.loads(Path(summary["json"]).read_text())
+    return data["hosts"][0], data["hosts"][0]
 
 
 def _run_summary(job):
-    """The run summary the report role publishes with set_stats (per_host: false): AWX's job artifacts."""
+    """The run summary the callback runbook.ops.run_report publishes as a custom stat: AWX's job artifacts."""
     summary = job.artifacts["runbook_run_report"]
     check = "--check" in (job.pdd / "env" / "cmdline").read_text().split()
     assert Path(summary["json"]).is_file() and summary["check_mode"] is check
@@ -176,7 +176,7 @@ def test_backup_then_restore_with_the_survey_answers(pg, stack, project):
     _assert_no_secret_leaks(restore, credentials)
     # the backup's artifacts reached the restore job as variables
     extravars = (restore.pdd / "env" / "extravars").read_text()
-    assert re.search(r"runbook_reports:\s*\n\s*localhost:", extravars) and entry["file"] in extravars
+    assert re.search(r"runbook_run_report:\s*\n", extravars) and _run_summary(backup)["json"] in extravars
 
 
 def test_the_leak_check_finds_a_printed_secret(stack, project, tmp_path_factory):

@@ -92,13 +92,12 @@ class DemoRun:
         return out
 
     def link(self, name: str, index: int = -1) -> dict:
-        """Paths printed by the run: {'html', 'json', 'url', 'status'} from the registered module result."""
-        found = self.task(name, "Merge the reports of this run into one JSON and HTML report and Prometheus metrics",
-                          index)
-        assert found, f"{name}: the run report step did not run"
-        r = found[-1]
-        return {"html": r["html_path"], "json": r["json_path"], "url": r["url"], "status": r["status"],
-                "metrics": r["metrics_path"], "summary": r["summary"], "deleted": r["deleted"]}
+        """Paths of the run report: the summary the callback published as the custom stat runbook_run_report."""
+        summary = self.runs[name][index].data.get("global_custom_stats", {}).get("runbook_run_report")
+        assert summary, f"{name}: no run report was published"
+        return {"html": summary["html"], "json": summary["json"], "url": "file://" + summary["html"],
+                "status": summary["status"], "metrics": summary["metrics"], "summary": summary,
+                "deleted": summary["deleted"]}
 
 
 def _dirty(pg, evil_img: str) -> None:

@@ -30,8 +30,7 @@ def test_every_run_writes_json_html_metrics_prints_the_link_and_sets_stats(demo_
         assert [h["host"] for h in data["hosts"]] == ["localhost"]
         assert Path(data["hosts"][0]["source"]).name == f"{schedule}-localhost-{stamp}.json"
         result = demo_run.runs[name][-1]
-        shown = demo_run.task(name, "Show where the run report is")
-        assert shown and shown[0]["msg"].startswith(f"Run report ({data['status']}): file://{link['html']}")
+        assert f"Run report ({data['status']}): file://{link['html']}" in result.stdout
         stats = result.data["global_custom_stats"]["runbook_run_report"]
         assert stats["html"] == link["html"] and stats["schedule"] == schedule and stats["status"] == data["status"]
         assert stats["hosts"] == {"localhost": data["hosts"][0]["status"]}
