@@ -48,6 +48,7 @@ import re
 import shlex
 import socket
 import subprocess
+import tempfile
 import time
 import traceback
 import typing as t
@@ -142,12 +143,14 @@ class RateLimiter:
 
     def __init__(self, kib_per_s: int) -> None:
         self.rate = max(0, int(kib_per_s or 0)) * 1024
-        self.start = time.monotonic()
+        self.start: float | None = None
         self.sent = 0
 
     def consume(self, n: int) -> None:
         if not self.rate or n <= 0:
             return
+        if self.start is None:  # time spent before the first byte is no credit for a burst
+            self.start = time.monotonic()
         self.sent += n
         ahead = self.sent / self.rate - (time.monotonic() - self.start)
         if ahead > 0:
@@ -452,25 +455,33 @@ class SshDestination(Destination):
         q, qp = shlex.quote(full), shlex.quote(posixpath.dirname(full))
         redirect = ">>" if offset else ">"
         argv = self._argv(f"umask 077 && mkdir -p -- {qp} && cat {redirect} {q} && chmod 600 {q} && sync -- {q}")
-        try:
-            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,  # pylint: disable=consider-using-with
-                                    stderr=subprocess.PIPE)
-        except OSError as exc:
-            raise Unreachable(f"destination.ssh_executable: cannot run {self.opts.get('ssh_executable')}: {exc}") from exc
-        err = b""
-        try:
-            with open(local, "rb") as src:
-                src.seek(offset)
+        with tempfile.TemporaryFile() as errfile:
+            try:
+                proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,  # pylint: disable=consider-using-with
+                                        stderr=errfile)
+            except OSError as exc:
+                raise Unreachable(f"destination.ssh_executable: cannot run {self.opts.get('ssh_executable')}: {exc}") from exc
+            try:
+                with open(local, "rb") as src:
+                    src.seek(offset)
+                    try:
+                        _stream(src, proc.stdin.write, limiter)
+                        proc.stdin.close()
+                    except BrokenPipeError:
+                        pass
+                proc.wait(timeout=max(120.0, self.timeout * 4))
+            except subprocess.TimeoutExpired as exc:
+                raise Unreachable(f"ssh to {self.url}: the backup host stopped answering while receiving {rel}") from exc
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
                 try:
-                    _stream(src, proc.stdin.write, limiter)
                     proc.stdin.close()
                 except BrokenPipeError:
                     pass
-            _out, err = proc.communicate(timeout=max(120.0, self.timeout * 4))
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            errfile.seek(0)
+            err = errfile.read()
         if proc.returncode == 255:
             raise Unreachable(self._ssh_error(err))
         if proc.returncode != 0:

@@ -48,6 +48,26 @@ def copy_manifests(directory) -> dict:
     return out
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
 class Sshd:
     """A real OpenSSH server on 127.0.0.1:<free port>, key authentication for the current user only."""
 
@@ -92,12 +112,15 @@ class Sshd:
 
     def stop(self) -> None:
         """Stop the listener and every session it forked (the whole process group)."""
-        if self.proc is not None and self.proc.poll() is None:
+        if self.proc is None:
+            return
+        # sessions call setsid(): find them as descendants of the listener, not by process group
+        for pid in [self.proc.pid] + descendants(self.proc.pid):
             try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            self.proc.wait(timeout=30)
+        self.proc.wait(timeout=30)
         self.proc = None
 
     def destination(self, path: str, **extra) -> dict:
