@@ -18,6 +18,7 @@ apt_packages=(
   logrotate                                         # the logs role validates its config with logrotate -d
   cron                                              # ansible.builtin.cron (pg_backup's on-host schedule) needs crontab
   rsync git ca-certificates
+  openssh-server openssh-client                     # backup_copy over SSH: the tests start their own sshd on loopback
 )
 
 # shellcheck source=scripts/lib/debian_packages.sh

@@ -180,6 +180,12 @@ class LimitedReader:
     def tell(self) -> int:
         return self._fh.tell()
 
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:  # the caller closes the file it opened
+        return None
+
 
 def _stream(src: t.BinaryIO, write: t.Callable[[bytes], t.Any], limiter: RateLimiter) -> tuple[int, str]:
     digest = hashlib.sha256()

@@ -178,16 +178,32 @@ class MotoServer:
                 self.proc.wait(timeout=20)
         self.proc = None
 
-    def client(self, key: str = "testing", secret: str = "testing"):
+    key = ""
+    secret = ""
+
+    def client(self, key: str = "", secret: str = ""):
         import boto3  # pylint: disable=import-outside-toplevel
         return boto3.session.Session().client("s3", endpoint_url=self.url, region_name="us-east-1",
-                                              aws_access_key_id=key, aws_secret_access_key=secret)
+                                              aws_access_key_id=key or self.key, aws_secret_access_key=secret or self.secret)
+
+
+BUCKET = "runbook-offsite"
 
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory):
-    server = MotoServer(tmp_path_factory.mktemp("moto")).start()
+    """moto with signature and IAM checks on: a user with an access key allowed s3:*, and a bucket."""
+    server = MotoServer(tmp_path_factory.mktemp("moto"), auth=True).start()
     try:
+        import boto3  # pylint: disable=import-outside-toplevel
+        iam = boto3.session.Session().client("iam", endpoint_url=server.url, region_name="us-east-1",
+                                             aws_access_key_id="setup", aws_secret_access_key="setup")
+        iam.create_user(UserName="backup")
+        key = iam.create_access_key(UserName="backup")["AccessKey"]
+        iam.put_user_policy(UserName="backup", PolicyName="s3", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
+        server.key, server.secret = key["AccessKeyId"], key["SecretAccessKey"]
+        server.client(server.key, server.secret).create_bucket(Bucket=BUCKET)
         yield server
     finally:
         server.stop()

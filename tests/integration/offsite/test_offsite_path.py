@@ -83,7 +83,7 @@ def test_remote_retention_keeps_more_and_never_touches_foreign_files(tmp_path):
     assert check.changed and len(check["deleted"]) == 2
     assert sorted(copy_manifests(remote)) == ids
     r = copy(backup_dir, remote, keep_last=3)
-    assert not r.failed, r.result
+    assert not r.failed, r.get("msg")
     # 4 copies + the one this run makes, 3 kept: the two oldest go, the others stay although gone locally
     assert [c["status"] for c in r["copies"]] == ["copied"]
     assert r["deleted"] == [f"file://{remote}/{i}" for i in reversed(ids[:2])]

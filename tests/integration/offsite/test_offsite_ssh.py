@@ -20,7 +20,7 @@ def test_copy_retention_and_fetch_over_ssh(tmp_path, sshd):
     remote = tmp_path / "backuphost" / "db1"
     dest = sshd.destination(str(remote))
     r = run_module("backup_copy", {"backup_dir": backup_dir, "destination": dest, "keep_last": 2})
-    assert not r.failed, r.result
+    assert not r.failed, r.get("msg")
     assert r["destination"] == f"ssh://{dest['user']}@127.0.0.1:{sshd.port}{remote}"
     assert [c["status"] for c in r["copies"]] == ["copied"] * 3 and all(c["verified"] for c in r["copies"])
     assert stat.S_IMODE(remote.stat().st_mode) == 0o700
