@@ -39,7 +39,6 @@ engine of local retention.
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import os
@@ -440,7 +439,7 @@ class SshDestination(Destination):
         for item in out.split(b"\0"):
             if not item:
                 continue
-            size, _, rel = item.decode(errors="replace").partition(" ")
+            size, _sep, rel = item.decode(errors="replace").partition(" ")
             if size.isdigit() and rel:
                 result[rel] = int(size)
         return result
@@ -502,7 +501,7 @@ class SshDestination(Destination):
         text = self._run(cmd, what="computing sha256 at the destination", ok_rcs=(0, 1),
                          timeout=None).decode(errors="replace")
         for line in text.splitlines():
-            digest, _, rel = line.partition("  ")
+            digest, _sep, rel = line.partition("  ")
             rel = rel.lstrip("*")
             if rel in out:
                 out[rel] = digest
@@ -1115,7 +1114,7 @@ def fetch_backup(dest: Destination, params: dict, check: bool) -> dict:
         for f in files:
             if f["path"] == mname:
                 continue
-            top, _, rest = f["path"].partition("/")
+            top, _sep, rest = f["path"].partition("/")
             target = os.path.join(partials[top], *rest.split("/")) if rest else partials[top]
             os.makedirs(os.path.dirname(target), mode=B.DIR_MODE, exist_ok=True)
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, B.FILE_MODE)
@@ -1185,7 +1184,3 @@ def run_module(module, body: t.Callable[[Destination], dict]) -> t.NoReturn:
     if result.pop("failed", False):
         module.fail_json(**result)
     module.exit_json(**result)
-
-
-def as_utc(value: _dt.datetime) -> str:
-    return B.format_time(value)

@@ -17,8 +17,8 @@ description:
     manifest into O(dest_dir) on the managed host.
   - Every file is written under a temporary name and checked against the sha256 in the copy's manifest and in
     the backup's own manifest before it gets its final name; a mismatch fails and leaves nothing behind.
-  - The result is a backup with its manifest next to it, which M(runbook.ops.pg_restore) (O(backup)),
-    M(runbook.ops.redis_restore) (O(src)) take as they take a local backup; they check the checksums again.
+  - The result is a backup with its manifest next to it, which M(runbook.ops.pg_restore) (its C(backup) option),
+    M(runbook.ops.redis_restore) (its C(src) option) take as they take a local backup; they check the checksums again.
     An archive of M(runbook.ops.file_backup) is unpacked with M(ansible.builtin.unarchive).
   - A copy already in O(dest_dir) that matches its manifest is not fetched again.
 extends_documentation_fragment:

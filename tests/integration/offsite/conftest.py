@@ -34,7 +34,7 @@ def make_file_backups(tmp_path, n: int, name: str = "app", size: int = 200_000, 
     src = tmp_path / f"src-{name}"
     src.mkdir(exist_ok=True)
     backup_dir = backup_dir or str(tmp_path / "backups")
-    for _ in range(n):
+    for _i in range(n):
         (src / "data.bin").write_bytes(os.urandom(size))
         r = run_module("file_backup", {"name": name, "paths": [str(src)], "backup_dir": backup_dir, "compression": "gzip"})
         assert not r.failed, r.result

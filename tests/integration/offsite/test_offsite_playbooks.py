@@ -42,7 +42,7 @@ def test_backup_copy_then_restore_and_drill_from_the_copy(pg, redis_server, tmp_
     inv = tmp_path / "hosts.yml"
     inv.write_text(yaml.safe_dump(inventory))
     try:
-        for _ in range(3):
+        for _run in range(3):
             run = ansible_playbook(REPO / "playbooks" / "backup.yml", inventory=str(inv))
             assert run.rc == 0, run.stdout[-3000:]
         results = report(tmp_path, "backup")["results"]
