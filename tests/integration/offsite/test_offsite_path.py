@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import copy_manifests, make_file_backups
+from offsite_helpers import copy_manifests, make_file_backups
 
 from harness.ansible import run_module
 

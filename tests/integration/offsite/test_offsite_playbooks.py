@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from conftest import copy_manifests
+from offsite_helpers import copy_manifests
 
 REPO = Path(__file__).resolve().parents[3]
 DB = "offsite_pb"

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import BUCKET, make_file_backups
+from offsite_helpers import BUCKET, make_file_backups
 
 from harness.ansible import BIN, REPO, ansible_env, run_module
 from harness.net import free_port

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import copy_manifests, make_file_backups, wait_for
+from offsite_helpers import copy_manifests, make_file_backups, wait_for
 
 from harness.ansible import BIN, REPO, ansible_env, run_module
 
