@@ -31,8 +31,8 @@ def test_copies_on_the_backup_host_verified_with_remote_retention(backup1):
     docs = copy_docs(backup1)
     pg = [d for d in docs if d["kind"] == "postgres"]
     redis = [d for d in docs if d["kind"] == "redis"]
-    # four backup runs; the host kept 2, the backup host keeps 3 per series
-    assert len(pg) == 3 and len(redis) == 3, [d["id"] for d in docs]
+    # three backup runs; the host kept 1, the backup host keeps 2 per series (the oldest copy was deleted)
+    assert len(pg) == 2 and len(redis) == 2, [d["id"] for d in docs]
     for d in docs:
         assert d["verified"] == "passed" and d["source_host"] == DB1, d
         for f in d["files"]:
