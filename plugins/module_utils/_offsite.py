@@ -775,6 +775,8 @@ class CopyRun:
         self.listing: dict[str, int] = {}
         self.copies: dict[str, dict] = {}
         self.unreachable: str | None = None
+        self.local_ok: set[str] = set()
+        self.checked: set[str] = set()
 
     # -- local side ---------------------------------------------------------------
     def local_backups(self) -> list[B.BackupRecord]:
@@ -872,6 +874,7 @@ class CopyRun:
                 self._add(rec, size, True, doc.get("copied_at"), "present", "already at the destination, verified")
                 return
             redo = "; ".join(problems) or "the earlier copy did not verify"
+            self._check_local(rec)  # the bad copy goes only when a good backup replaces it
             if not self.check:
                 # ours: drop the bad copy (its manifest first, so it stops counting at once)
                 self.dest.delete([copy_manifest_name(rec.id)])
@@ -894,9 +897,7 @@ class CopyRun:
                 if bad:  # S3: an object of an unfinished copy (no copy manifest) that did not match: replace it
                     for rel in bad:
                         self.listing.pop(rel, None)
-        problems = B.verify_files(rec)
-        if problems:
-            raise OffsiteError(f"the local backup does not match its manifest ({'; '.join(problems)}); not copied")
+        self._check_local(rec)
         if self.check:
             self._add(rec, size, False, None, "copied", "would be copied (check mode)" + (f"; {redo}" if redo else ""))
             return
@@ -906,7 +907,16 @@ class CopyRun:
         self._add(rec, size, True, doc["copied_at"], "copied",
                   "copied and verified at the destination" + (f" (re-copied: {redo})" if redo else ""))
 
+    def _check_local(self, rec: B.BackupRecord) -> None:
+        if rec.id in self.local_ok:
+            return
+        problems = B.verify_files(rec)
+        if problems:
+            raise OffsiteError(f"the local backup does not match its manifest ({'; '.join(problems)}); not copied")
+        self.local_ok.add(rec.id)
+
     def _check_copy(self, doc: dict) -> list[str]:
+        self.checked.add(doc["id"])
         problems = []
         for e in doc.get("files", []):
             have = self.listing.get(e["path"])
@@ -985,8 +995,35 @@ class CopyRun:
         return doc
 
     # -- remote retention -----------------------------------------------------------
+    def _recheck_others(self) -> None:
+        """Copies whose backup is gone locally are re-checked too: one that no longer matches stops counting
+        (its copy manifest is rewritten as failed), so retention never keeps it in place of a good one."""
+        for backup_id, doc in sorted(self.copies.items()):
+            if backup_id in self.checked or doc.get("verified") != B.VERIFY_PASSED:
+                continue
+            if self.p.get("kind") and doc.get("kind") != self.p["kind"]:
+                continue
+            if self.p.get("names") and doc.get("name") not in self.p["names"]:
+                continue
+            problems = self._check_copy(doc)
+            if not problems:
+                continue
+            bad = dict(doc, verified=B.VERIFY_FAILED, verification=dict(
+                doc.get("verification") or {}, error="; ".join(problems), at=B.format_time(B.utcnow())))
+            if not self.check:
+                data = (json.dumps(bad, indent=2, sort_keys=True) + "\n").encode()
+                self.dest.write_bytes(copy_manifest_name(backup_id), data)
+                self.listing[copy_manifest_name(backup_id)] = len(data)
+            self.result["changed"] = True
+            self.copies[backup_id] = bad
+            self.result.setdefault("warnings", []).append(
+                f"the copy {backup_id} at {self.url} no longer matches ({'; '.join(problems)}) and its backup is gone "
+                "from this host: it no longer counts (its copy manifest says verified: failed)")
+
     def _retention(self) -> None:
         p = self.p
+        if p.get("verify_existing") != "none":
+            self._recheck_others()
         series: dict[tuple[str, str], list[B.BackupRecord]] = {}
         for doc in self.copies.values():
             rec = remote_record(doc, self.listing, self.url)

@@ -25,7 +25,9 @@ description:
     partial file and finishes it. S3 objects only appear once uploaded completely; a rerun skips those whose
     sha256 already matches.
   - Copies already at the destination are re-checked (O(verify_existing)); a copy that no longer matches is
-    replaced by a fresh one while the local backup exists.
+    replaced by a fresh one while the local backup exists. When the local backup is gone, the copy's manifest is
+    rewritten as C(verified: failed) with the problem and a warning says so: it no longer counts, so retention
+    never keeps it in place of a good copy, and M(runbook.ops.backup_fetch) does not pick it.
   - Remote retention (O(keep_last), O(max_age_days)) uses the same engine as local retention. Only complete,
     verified copies count, the newest verified copy of each series is never deleted, and nothing without a copy
     manifest of this module is ever touched. It may keep more than the host keeps.

@@ -259,3 +259,31 @@ def test_pg_restore_from_the_copy_after_local_backups_are_gone(tmp_path, pg):
     finally:
         pg.psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
         pg.psql(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+
+
+def test_corrupted_copy_of_a_backup_gone_locally_stops_counting(tmp_path):
+    backup_dir = make_file_backups(tmp_path, 2)
+    remote = tmp_path / "remote"
+    first = copy(backup_dir, remote)
+    older, newer = first["copies"]
+    # the host's retention removes both backups; the newest copy then rots on the destination
+    for c in (older, newer):
+        os.unlink(c["backup"])
+        os.unlink(c["backup"] + ".manifest.json")
+    with open(remote / newer["id"], "r+b") as fh:
+        fh.seek(100)
+        fh.write(b"rot")
+    check = copy(backup_dir, remote, keep_last=1, check=True)
+    # check mode predicts it: the rotten copy would stop counting, so the older good one is not deleted
+    assert check.changed and check["deleted"] == [] and any("no longer counts" in w for w in check.get("warnings", [])), check.result
+    assert copy_manifests(remote)[newer["id"]]["verified"] == "passed"  # check mode changed nothing
+    r = copy(backup_dir, remote, keep_last=1)
+    assert not r.failed and r.changed and r["copies"] == [], r.result
+    assert any(newer["id"] in w and "no longer counts" in w for w in r.get("warnings", [])), r.result
+    docs = copy_manifests(remote)
+    assert docs[newer["id"]]["verified"] == "failed" and "sha256" in docs[newer["id"]]["verification"]["error"]
+    # the good older copy is now the newest verified one: kept, and it is what a restore gets
+    assert docs[older["id"]]["verified"] == "passed" and r["deleted"] == []
+    f = run_module("backup_fetch", {"destination": {"type": "path", "path": str(remote)}, "kind": "files",
+                                    "name": "app", "dest_dir": str(tmp_path / "restore")})
+    assert not f.failed and f["id"] == older["id"], f.get("msg")
