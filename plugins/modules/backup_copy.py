@@ -26,7 +26,7 @@ description:
     sha256 already matches.
   - Copies already at the destination are re-checked (O(verify_existing)); a copy that no longer matches is
     replaced by a fresh one while the local backup exists. When the local backup is gone, the copy's manifest is
-    rewritten as C(verified: failed) with the problem and a warning says so: it no longer counts, so retention
+    rewritten as C(verified=failed) with the problem and a warning says so. It no longer counts, so retention
     never keeps it in place of a good copy, and M(runbook.ops.backup_fetch) does not pick it.
   - Remote retention (O(keep_last), O(max_age_days)) uses the same engine as local retention. Only complete,
     verified copies count, the newest verified copy of each series is never deleted, and nothing without a copy
