@@ -167,11 +167,20 @@ class LimitedReader:
         self._limiter = limiter
 
     def read(self, n: int = -1) -> bytes:
-        if n is None or n < 0:
-            n = self._limiter.chunk()
-        data = self._fh.read(min(n, self._limiter.chunk()))
-        self._limiter.consume(len(data))
-        return data
+        """Up to ``n`` bytes (all that is left when ``n`` < 0), fewer only at the end of the file:
+        boto3 sizes multipart parts by what one read returns."""
+        parts = []
+        want = n if n is not None and n >= 0 else None
+        while want is None or want > 0:
+            step = self._limiter.chunk() if want is None else min(want, self._limiter.chunk())
+            data = self._fh.read(step)
+            if not data:
+                break
+            self._limiter.consume(len(data))
+            parts.append(data)
+            if want is not None:
+                want -= len(data)
+        return b"".join(parts)
 
     def seek(self, offset: int, whence: int = 0) -> int:
         return self._fh.seek(offset, whence)
@@ -548,6 +557,8 @@ class S3Destination(Destination):
 
     kind = "s3"
     staged = False
+    multipart_threshold = 64 * _BUF  # larger files go up in parts (S3: at least 5 MiB each)
+    multipart_chunksize = 16 * _BUF
 
     def __init__(self, opts: dict, timeout: float) -> None:
         super().__init__(opts, timeout)
@@ -585,7 +596,8 @@ class S3Destination(Destination):
             raise OffsiteError("destination.sse_kms_key_id: needs destination.sse=aws:kms")
         self.client = boto3.session.Session().client("s3", **kwargs)
         from boto3.s3.transfer import TransferConfig  # pylint: disable=import-outside-toplevel
-        self.transfer = TransferConfig(use_threads=False, multipart_threshold=64 * _BUF, multipart_chunksize=16 * _BUF)
+        self.transfer = TransferConfig(use_threads=False, multipart_threshold=self.multipart_threshold,
+                                       multipart_chunksize=self.multipart_chunksize)
 
     def key(self, rel: str) -> str:
         return f"{self.prefix}/{rel}" if self.prefix else rel
