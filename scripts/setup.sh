@@ -20,6 +20,7 @@ apt_packages=(
   cron                                              # ansible.builtin.cron (pg_backup's on-host schedule) needs crontab
   rsync git ca-certificates
   shellcheck                                        # ansible-test sanity's shellcheck test runs only when it is installed
+  openssh-server openssh-client                     # backup_copy over SSH: the tests start their own sshd on loopback
 )
 
 # shellcheck source=scripts/lib/debian_packages.sh
