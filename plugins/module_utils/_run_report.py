@@ -33,6 +33,7 @@ import tempfile
 import typing as t
 
 from ansible_collections.runbook.ops.plugins.module_utils import _backup as B
+from ansible_collections.runbook.ops.plugins.module_utils._pg_names import table_key
 
 RUN_REPORT_FORMAT = "runbook.ops/run-report"
 RUN_REPORT_VERSION = 1
@@ -265,7 +266,7 @@ def _vacuum(host: str, result: dict, out: dict, problems: list) -> None:
             entry = {
                 "host": host,
                 "database": str(table.get("database", db.get("database", ""))),
-                "table": str(table.get("name") or f"{table.get('schema', '')}.{table.get('table', '')}"),
+                "table": _table_name(table),
                 "action": str(table.get("action", "")),
                 "planned_action": str(table.get("planned_action", "")),
                 "changed": bool(table.get("changed")),
@@ -280,6 +281,14 @@ def _vacuum(host: str, result: dict, out: dict, problems: list) -> None:
                 _problem(problems, host, f"vacuum {entry['database']} {entry['table']}", "warning", entry["reason"])
 
 
+def _table_name(row: dict) -> str:
+    """A table's one unambiguous key (``a."b.c"`` and ``"a.b".c`` stay two): the module's own ``name``,
+    else built by the same rule from ``schema`` and ``table``."""
+    if row.get("name"):
+        return str(row["name"])
+    return table_key(str(row.get("schema", "")), str(row.get("table", "")))
+
+
 def _pg_report(host: str, step: str, report: dict, out: dict, problems: list) -> None:
     if _step_failed(problems, host, step, report):
         return
@@ -292,7 +301,7 @@ def _pg_report(host: str, step: str, report: dict, out: dict, problems: list) ->
         row = _dict(row)
         rep["largest_tables"].append({
             "host": host, "database": str(row.get("database", "")),
-            "table": f"{row.get('schema', '')}.{row.get('table', '')}",
+            "table": _table_name(row),
             "total_bytes": _int(row.get("total_bytes")), "index_bytes": _int(row.get("index_bytes")),
             "live_tuples": _int(row.get("live_tuples")), "dead_tuples": _int(row.get("dead_tuples")),
         })
@@ -300,7 +309,7 @@ def _pg_report(host: str, step: str, report: dict, out: dict, problems: list) ->
         row = _dict(row)
         rep["unused_indexes"].append({
             "host": host, "database": str(row.get("database", "")),
-            "table": f"{row.get('schema', '')}.{row.get('table', '')}", "index": str(row.get("index", "")),
+            "table": _table_name(row), "index": str(row.get("index", "")),
             "size_bytes": _int(row.get("size_bytes")), "scans": _int(row.get("scans")),
             "backs_constraint": bool(row.get("backs_constraint") or row.get("primary") or row.get("unique")),
         })
@@ -315,7 +324,7 @@ def _pg_report(host: str, step: str, report: dict, out: dict, problems: list) ->
         row = _dict(row)
         rep["bloat"].append({
             "host": host, "database": str(row.get("database", "")),
-            "table": f"{row.get('schema', '')}.{row.get('table', '')}",
+            "table": _table_name(row),
             "dead_tuples": _int(row.get("dead_tuples")), "dead_percent": _num(row.get("dead_percent")),
         })
     for row in _list(report.get("sessions")):
