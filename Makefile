@@ -59,15 +59,14 @@ test-pg-majors: setup
 ## .venv's 2.19; this target runs a representative subset through 2.16 and 2.18 (venvs from
 ## scripts/setup_ansible_cores.sh; RUNBOOK_ANSIBLE_BIN_DIR makes the harness call their
 ## ansible / ansible-playbook): pg_report (module_defaults groups, json_query), pg_vacuum,
-## pg_backup + pg_restore, redis_purge + redis_backup, health_probe (not its celery kind: celery
+## pg_backup, redis_purge, health_probe (not its celery kind: celery
 ## is a managed-host library these venvs leave out), and the backup, restore and quarterly
 ## schedule playbooks (the daily/weekly/monthly report tests expect 2.19's null for a step that
 ## did not run; older cores write "" there: README, "Tested versions").
 ANSIBLE_CORES ?= 216 218
 export RUNBOOK_CORE_VENVS ?= $(HOME)/.cache/runbook-ops
 CORE_TESTS := tests/integration/pg_report tests/integration/pg_vacuum/test_pg_vacuum_run.py \
-	tests/integration/pg_backup/test_pg_backup.py tests/integration/pg_restore \
-	tests/integration/redis/test_redis_purge.py tests/integration/redis/test_redis_backup.py \
+	tests/integration/pg_backup/test_pg_backup.py tests/integration/redis/test_redis_purge.py \
 	tests/integration/health_probe/test_health_probe.py \
 	tests/integration/playbooks/test_schedules.py::test_backup_restore_and_quarterly
 test-ansible-cores: setup
