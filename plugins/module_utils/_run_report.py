@@ -540,7 +540,8 @@ def merge(host_reports: t.Sequence[dict], schedule: str, stamp: str,
     for rep in sorted(by_host.values(), key=lambda r: str(r.get("host"))):
         host = str(rep.get("host"))
         check_mode = bool(rep.get("check_mode"))
-        results = _dict(rep.get("results"))
+        # a step that did not run: null, or "" from default(None) before ansible-core 2.19
+        results = {k: v for k, v in _dict(rep.get("results")).items() if v is not None and v != ""}
         problems: list[dict] = []
         seen = _dict(outcomes.get(host))
         outcome = str(seen.get("outcome") or "ok")
