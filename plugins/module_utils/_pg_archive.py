@@ -47,6 +47,7 @@ MAX_PG_DUMP_MAJOR = 18
 
 _DATA_FILE = re.compile(r"^(\d+)\.dat(\.gz)?$")
 _CHUNK = 1 << 20
+_OUT = 256 << 10
 _POLL = 0.01
 
 # PostgreSQL encoding names -> Python codecs, for the names in the TOC
@@ -245,9 +246,14 @@ class _LineCounter:
                 data, self._pending = self._pending[size:], b""
                 self._z, self._member_out, self._complete = zlib.decompressobj(-15), 0, False
             elif not self._in_trailer:
-                out = self._z.decompress(data)
-                self._member_out += len(out)
-                self._count(out)
+                # at most _OUT bytes per call: output that stays in the CPU cache while it is counted
+                while True:
+                    out = self._z.decompress(data, _OUT)
+                    self._member_out += len(out)
+                    self._count(out)
+                    data = self._z.unconsumed_tail
+                    if self._z.eof or (not data and len(out) < _OUT):
+                        break
                 if not self._z.eof:
                     return
                 data, self._in_trailer = self._z.unused_data, True

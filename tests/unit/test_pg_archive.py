@@ -226,3 +226,25 @@ def test_custom_block_without_zlib_header_is_an_error(tmp_path):
     path.write_bytes(bad)
     with pytest.raises(ArchiveError, match="zlib header"):
         count(str(path), "custom")
+
+
+@pytest.mark.parametrize("fmt", ["custom", "directory"])
+def test_large_table_inflated_in_bounded_pieces(tmp_path, fmt):
+    # 3 MB of COPY text in one compressed stream: inflated in pieces of 256 KiB, every line counted
+    data = b"".join(b"%d\tsome text\n" % i for i in range(250_000)) + b"\\.\n\n\n"
+    objects = [(1, "ENCODING", "", "ENCODING"), (2, "TABLE", "public", "a"), (11, "TABLE DATA", "public", "a")]
+    if fmt == "custom":
+        z = zlib.compress(data, 9)
+        blob = header(14, 1, True) + w_int(len(objects))
+        blob += b"".join(entry(14, i, d, s, n, b"\x03" + bytes(8)) for i, d, s, n in objects)
+        blob += b"\x01" + w_int(11) + w_int(len(z)) + z + w_int(0)
+        path = tmp_path / "a.dump"
+        path.write_bytes(blob)
+    else:
+        path = tmp_path / "a.dir"
+        path.mkdir()
+        toc = header(14, 3, False) + w_int(len(objects))
+        toc += b"".join(entry(14, i, d, s, n, w_str(f"{i}.dat" if d == "TABLE DATA" else "")) for i, d, s, n in objects)
+        (path / "toc.dat").write_bytes(toc)
+        (path / "11.dat.gz").write_bytes(gzip.compress(data, 9))
+    assert count(str(path), fmt) == {("public", "a"): 250_000}
