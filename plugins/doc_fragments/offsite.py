@@ -24,8 +24,9 @@ options:
         description:
           - C(path) a directory on the managed host (an NFS mount, another disk).
           - C(ssh) a directory on another host, reached from the managed host with the C(ssh) client (host to
-            host, not through the controller). Key authentication only (C(BatchMode=yes)). The backup host needs
-            a POSIX shell, coreutils and findutils.
+            host, not through the controller). Key authentication only (C(BatchMode=yes)); one connection per run
+            (C(ControlMaster)), closed when the module ends. The backup host needs a POSIX shell, coreutils and
+            findutils.
           - C(s3) a bucket on S3-compatible object storage (needs the C(boto3) Python library on the managed host).
         type: str
         required: true

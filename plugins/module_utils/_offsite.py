@@ -45,6 +45,7 @@ import os
 import posixpath
 import re
 import shlex
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -386,8 +387,9 @@ class SshDestination(Destination):
         who = f"{opts['user']}@" if opts.get("user") else ""
         port = f":{opts['port']}" if opts.get("port") not in (None, 22) else ""
         self.url = f"ssh://{who}{opts['host']}{port}{self.root}"
+        self._control: str | None = None
 
-    def _argv(self, remote: str) -> list[str]:
+    def _base_argv(self) -> list[str]:
         o = self.opts
         argv = [o.get("ssh_executable") or "ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, int(self.timeout))}",
                 "-o", "ServerAliveInterval=10", "-o", f"ServerAliveCountMax={max(1, int(self.timeout // 10))}",
@@ -399,8 +401,50 @@ class SshDestination(Destination):
             argv += ["-i", o["identity_file"], "-o", "IdentitiesOnly=yes"]
         if o.get("user"):
             argv += ["-l", o["user"]]
-        argv += [o["host"], "--", remote]
         return argv
+
+    def _argv(self, remote: str) -> list[str]:
+        argv = self._base_argv()
+        if self._control:
+            # share the one connection opened by open_master (falls back to a new one if it is gone)
+            argv += ["-o", "ControlMaster=no", "-o", f"ControlPath={self._control}/cm"]
+        return argv + [self.opts["host"], "--", remote]
+
+    def open_master(self) -> None:
+        """One SSH connection for the whole run (ControlMaster): each later command reuses it instead of a new
+        handshake. It ends in close(), or by itself 30 s after the last command (ControlPersist)."""
+        self._control = tempfile.mkdtemp(prefix="runbook-ssh-")
+        argv = self._base_argv() + ["-o", "ControlMaster=yes", "-o", f"ControlPath={self._control}/cm",
+                                    "-o", "ControlPersist=30", self.opts["host"], "--", "true"]
+        with tempfile.TemporaryFile() as errfile:
+            try:
+                # files, not pipes: the backgrounded master keeps its stdio open
+                proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errfile,
+                                      timeout=max(60.0, self.timeout * 4), check=False)
+            except subprocess.TimeoutExpired as exc:
+                self.close()
+                raise Unreachable(f"ssh to {self.url} timed out") from exc
+            except OSError as exc:
+                self.close()
+                raise Unreachable(f"destination.ssh_executable: cannot run {self.opts.get('ssh_executable')}: {exc}") from exc
+            errfile.seek(0)
+            err = errfile.read()
+        if proc.returncode != 0:
+            self.close()
+            raise Unreachable(self._ssh_error(err))
+
+    def close(self) -> None:
+        if not self._control:
+            return
+        control, self._control = self._control, None
+        if os.path.exists(f"{control}/cm"):
+            try:
+                subprocess.run(self._base_argv() + ["-o", f"ControlPath={control}/cm", "-O", "exit", self.opts["host"]],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               timeout=30, check=False)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        shutil.rmtree(control, ignore_errors=True)
 
     def _q(self, rel: str = "") -> str:
         return shlex.quote(posixpath.join(self.root, rel) if rel else self.root)
@@ -435,6 +479,8 @@ class SshDestination(Destination):
         return f"ssh to {self.url}: {hint}: {err}"
 
     def prepare(self, create: bool) -> bool:
+        if not self._control:
+            self.open_master()
         if create:
             self._run(f"umask 077 && mkdir -p -- {self._q()} && test -w {self._q()}", what="creating the destination")
             return True

@@ -17,7 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from harness.ansible import run_module  # noqa: E402
+from harness.ansible import run_playbook  # noqa: E402
 from harness.net import free_port, wait_until  # noqa: E402
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -26,14 +26,21 @@ BUCKET = "runbook-offsite"
 
 
 def make_file_backups(tmp_path, n: int, name: str = "app", size: int = 200_000, backup_dir: str | None = None) -> str:
-    """``n`` verified file_backup archives of a directory of random data; returns the backup directory."""
+    """``n`` verified file_backup archives of a directory of new random data (one ansible-playbook run, the
+    module looped ``n`` times); returns the backup directory."""
     src = tmp_path / f"src-{name}"
     src.mkdir(exist_ok=True)
     backup_dir = backup_dir or str(tmp_path / "backups")
-    for _i in range(n):
-        (src / "data.bin").write_bytes(os.urandom(size))
-        r = run_module("file_backup", {"name": name, "paths": [str(src)], "backup_dir": backup_dir, "compression": "gzip"})
-        assert not r.failed, r.result
+    (src / "data.bin").write_bytes(os.urandom(size))
+    playbook = tmp_path / f"make-backups-{name}.yml"
+    playbook.write_text(json.dumps([{
+        "hosts": "localhost", "gather_facts": False,
+        "tasks": [{"name": "File backups", "runbook.ops.file_backup": {
+            "name": name, "paths": [str(src)], "backup_dir": backup_dir, "compression": "gzip"},
+            "loop": list(range(n))}],
+    }]))
+    run = run_playbook(playbook, extra_vars={"ansible_python_interpreter": sys.executable})
+    assert run.rc == 0, run.stdout[-3000:]
     return backup_dir
 
 

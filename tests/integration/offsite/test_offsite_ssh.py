@@ -45,6 +45,21 @@ def test_copy_retention_and_fetch_over_ssh(tmp_path, sshd):
     assert not f.failed and f["id"] == newest["id"] and f["checksum"] == "ok", f.result
     assert Path(f["backup"]).read_bytes() == (Path(backup_dir) / newest["id"]).read_bytes()
     assert stat.S_IMODE(os.stat(f["backup"]).st_mode) == 0o600
+    # the shared connection (ControlMaster) ended with the module
+    assert not ssh_masters_left(), ssh_masters_left()
+
+
+def ssh_masters_left() -> list[str]:
+    out = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "runbook-ssh-" in cmd and "ControlPath" in cmd:
+            out.append(cmd)
+    return out
 
 
 def test_wrong_key_and_unknown_host_key_are_clear_errors(tmp_path, sshd):
