@@ -16,7 +16,7 @@ from integration.pg_backup.pgbk_helpers import make_db
 
 pytestmark = pytest.mark.integration
 
-EXPECTED_COUNTS = {"public.items": 1000, 'Sales.Order "Lines"': 321, "public.empty_one": 0}
+EXPECTED_COUNTS = {"public.items": 1000, '"Sales"."Order ""Lines"""': 321, "public.empty_one": 0}
 # directory-format data file suffix of each method
 SUFFIX = {"lz4": ".lz4", "zstd": ".zst"}
 
