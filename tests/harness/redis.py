@@ -2,8 +2,10 @@
 """A real Redis server (Debian's redis-server) on loopback in a temporary directory."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -78,3 +80,42 @@ class RedisServer:
                 self.proc.wait()
         if self.basedir:
             shutil.rmtree(self.basedir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def redis_factory():
+    """``make(password=None, extra_config="")`` starts a private server; every one is stopped at the end."""
+    servers: list[RedisServer] = []
+
+    def make(password: str | None = None, extra_config: str = "") -> RedisServer:
+        srv = RedisServer(password=password, extra_config=extra_config).start()
+        servers.append(srv)
+        return srv
+
+    try:
+        yield make
+    finally:
+        for srv in servers:
+            srv.stop()
+
+
+@contextlib.contextmanager
+def restartable(srv: RedisServer):
+    """``(srv, commands)``: real stop/start argv lists for a restore (redis-cli SHUTDOWN NOSAVE,
+    redis-server --daemonize); a server they started is stopped at the end."""
+    pidfile = os.path.join(srv.basedir, "restarted.pid")
+    commands = {
+        "stop_command": ["redis-cli", "-p", str(srv.port), "shutdown", "nosave"],
+        "start_command": ["redis-server", os.path.join(srv.basedir, "redis.conf"), "--daemonize", "yes",
+                          "--pidfile", pidfile],
+    }
+    try:
+        yield srv, commands
+    finally:
+        if os.path.exists(pidfile):
+            with open(pidfile, encoding="utf-8") as fh:
+                pid = int(fh.read().strip())
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass

@@ -6,10 +6,9 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import signal
 
 import pytest
-from harness.redis import RedisServer
+from harness.redis import redis_factory, restartable
 
 _seq = itertools.count()
 
@@ -17,40 +16,15 @@ _seq = itertools.count()
 @pytest.fixture
 def fresh_redis():
     """A private Redis server per test (persistence off, like the harness default); stopped at the end."""
-    servers: list[RedisServer] = []
-
-    def make(extra_config: str = "") -> RedisServer:
-        srv = RedisServer(extra_config=extra_config).start()
-        servers.append(srv)
-        return srv
-
-    try:
+    with redis_factory() as make:
         yield make
-    finally:
-        for srv in servers:
-            srv.stop()
 
 
 @pytest.fixture
 def restartable_redis(fresh_redis):
     """A Redis server plus real stop/start argv lists (redis-cli SHUTDOWN NOSAVE / redis-server --daemonize)."""
-    srv = fresh_redis()
-    pidfile = os.path.join(srv.basedir, "restarted.pid")
-    commands = {
-        "stop_command": ["redis-cli", "-p", str(srv.port), "shutdown", "nosave"],
-        "start_command": ["redis-server", os.path.join(srv.basedir, "redis.conf"), "--daemonize", "yes",
-                          "--pidfile", pidfile],
-    }
-    try:
-        yield srv, commands
-    finally:
-        if os.path.exists(pidfile):
-            with open(pidfile, encoding="utf-8") as fh:
-                pid = int(fh.read().strip())
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+    with restartable(fresh_redis()) as pair:
+        yield pair
 
 
 @pytest.fixture

@@ -8,24 +8,14 @@ import subprocess
 
 import pytest
 from harness.net import free_port, wait_until
-from harness.redis import RedisServer
+from harness.redis import RedisServer, redis_factory
 
 
 @pytest.fixture
 def fresh_redis():
     """A private server per test (tests that restart, rewrite config or fill the keyspace)."""
-    servers: list[RedisServer] = []
-
-    def make(password: str | None = None, extra_config: str = "") -> RedisServer:
-        srv = RedisServer(password=password, extra_config=extra_config).start()
-        servers.append(srv)
-        return srv
-
-    try:
+    with redis_factory() as make:
         yield make
-    finally:
-        for srv in servers:
-            srv.stop()
 
 
 @pytest.fixture(scope="module")

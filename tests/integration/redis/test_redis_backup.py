@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import tempfile
 
 import pytest
 from harness.net import wait_until
+from harness.redis import restartable as harness_restartable
 
 
 def fill(client, n: int, prefix: str, db: int = 0, ex: int | None = None) -> None:
@@ -134,23 +134,8 @@ def test_retention_keeps_newest_verified(srv, backup_dir, ansible_module):
 @pytest.fixture
 def restartable(fresh_redis):
     """A server whose restore commands are real: redis-cli SHUTDOWN / redis-server --daemonize."""
-    srv = fresh_redis()
-    pidfile = os.path.join(srv.basedir, "restarted.pid")
-    commands = {
-        "stop_command": ["redis-cli", "-p", str(srv.port), "shutdown", "nosave"],
-        "start_command": ["redis-server", os.path.join(srv.basedir, "redis.conf"), "--daemonize", "yes",
-                          "--pidfile", pidfile],
-    }
-    try:
-        yield srv, commands
-    finally:
-        if os.path.exists(pidfile):
-            with open(pidfile, encoding="utf-8") as fh:
-                pid = int(fh.read().strip())
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+    with harness_restartable(fresh_redis()) as pair:
+        yield pair
 
 
 def test_restore_round_trip(restartable, backup_dir, ansible_module):
