@@ -32,41 +32,64 @@ def table_key(schema: str, name: str) -> str:
     return f"{quote_ident(schema)}.{quote_ident(name)}"
 
 
-def split_table_key(key: str) -> tuple[str, str] | None:
-    """Inverse of :func:`table_key`; None when ``key`` is not exactly one key in that form."""
+def parse_qualified_name(name: str) -> tuple[str | None, str]:
+    """Split ``schema.table`` (identifiers may be double-quoted, "" escapes a quote).
+
+    ``orders`` -> (None, "orders"); ``sales.orders`` -> ("sales", "orders");
+    ``"my.schema"."Odd ""Name"`` -> ("my.schema", 'Odd "Name').
+    Unquoted parts are taken as written (no case folding), since users copy
+    names from \\dt output.
+    """
     parts: list[str] = []
-    i, n = 0, len(key)
-    while True:
-        if i < n and key[i] == '"':
+    buf: list[str] = []
+    i, n = 0, len(name)
+    quoted_part = False
+    while i < n:
+        ch = name[i]
+        if ch == '"' and not buf and not quoted_part:
+            # a quoted identifier: read to the closing quote
             i += 1
-            buf = []
             while True:
                 if i >= n:
-                    return None
-                if key[i] == '"':
-                    if i + 1 < n and key[i + 1] == '"':
+                    raise ValueError(f"unterminated quote in {name!r}")
+                if name[i] == '"':
+                    if i + 1 < n and name[i + 1] == '"':
                         buf.append('"')
                         i += 2
                         continue
                     i += 1
                     break
-                buf.append(key[i])
+                buf.append(name[i])
                 i += 1
-            part = "".join(buf)
-            if _PLAIN.match(part):
-                return None  # table_key never quotes a plain part
-        else:
-            j = key.find(".", i)
-            part = key[i:] if j < 0 else key[i:j]
-            if not _PLAIN.match(part):
-                return None
-            i += len(part)
-        parts.append(part)
-        if len(parts) == 2:
-            return (parts[0], parts[1]) if i == n else None
-        if i >= n or key[i] != ".":
-            return None
+            quoted_part = True
+            continue
+        if ch == "." and len(parts) == 0:
+            parts.append("".join(buf))
+            buf, quoted_part = [], False
+            i += 1
+            continue
+        if quoted_part:
+            raise ValueError(f"unexpected {ch!r} after a quoted identifier in {name!r}")
+        buf.append(ch)
         i += 1
+    parts.append("".join(buf))
+    if any(p == "" for p in parts):
+        raise ValueError(f"empty identifier in {name!r}")
+    if len(parts) == 1:
+        return None, parts[0]
+    return parts[0], parts[1]
+
+
+def split_table_key(key: str) -> tuple[str, str] | None:
+    """Inverse of :func:`table_key`; None when ``key`` is not exactly one key in that form."""
+    try:
+        schema, name = parse_qualified_name(key)
+    except ValueError:
+        return None
+    if schema is None or table_key(schema, name) != key:
+        return None
+    return schema, name
+
 
 
 def legacy_key(key: str) -> str:

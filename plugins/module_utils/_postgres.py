@@ -74,54 +74,6 @@ def connect_bound(params: dict) -> float:
     return float(max(2, value))
 
 
-def parse_qualified_name(name: str) -> tuple[str | None, str]:
-    """Split ``schema.table`` (identifiers may be double-quoted, "" escapes a quote).
-
-    ``orders`` -> (None, "orders"); ``sales.orders`` -> ("sales", "orders");
-    ``"my.schema"."Odd ""Name"`` -> ("my.schema", 'Odd "Name').
-    Unquoted parts are taken as written (no case folding), since users copy
-    names from \\dt output.
-    """
-    parts: list[str] = []
-    buf: list[str] = []
-    i, n = 0, len(name)
-    quoted_part = False
-    while i < n:
-        ch = name[i]
-        if ch == '"' and not buf and not quoted_part:
-            # a quoted identifier: read to the closing quote
-            i += 1
-            while True:
-                if i >= n:
-                    raise ValueError(f"unterminated quote in {name!r}")
-                if name[i] == '"':
-                    if i + 1 < n and name[i + 1] == '"':
-                        buf.append('"')
-                        i += 2
-                        continue
-                    i += 1
-                    break
-                buf.append(name[i])
-                i += 1
-            quoted_part = True
-            continue
-        if ch == "." and len(parts) == 0:
-            parts.append("".join(buf))
-            buf, quoted_part = [], False
-            i += 1
-            continue
-        if quoted_part:
-            raise ValueError(f"unexpected {ch!r} after a quoted identifier in {name!r}")
-        buf.append(ch)
-        i += 1
-    parts.append("".join(buf))
-    if any(p == "" for p in parts):
-        raise ValueError(f"empty identifier in {name!r}")
-    if len(parts) == 1:
-        return None, parts[0]
-    return parts[0], parts[1]
-
-
 class PostgresClient:
     """Connections and catalog helpers for one module run.
 

@@ -16,8 +16,8 @@ import time
 import typing as t
 from dataclasses import dataclass, field
 
-from ansible_collections.runbook.ops.plugins.module_utils._pg_names import table_key
-from ansible_collections.runbook.ops.plugins.module_utils._postgres import PostgresError, parse_qualified_name, sql
+from ansible_collections.runbook.ops.plugins.module_utils._pg_names import parse_qualified_name, table_key
+from ansible_collections.runbook.ops.plugins.module_utils._postgres import PostgresError, sql
 
 MODES = ("vacuum", "analyze", "vacuum_analyze", "full")
 
@@ -92,7 +92,7 @@ def normalize_lock_timeout(value: str | int | None) -> str | None:
 
 
 def parse_name(name: str) -> tuple[str | None, str]:
-    """parse_qualified_name of the client layer (kept as one import point for this module)."""
+    """parse_qualified_name of _pg_names (kept as one import point for this module)."""
     return parse_qualified_name(name)
 
 

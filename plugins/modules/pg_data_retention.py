@@ -149,10 +149,9 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.runbook.ops.plugins.module_utils._durations import parse_duration
 from ansible_collections.runbook.ops.plugins.module_utils._options import OptionError, whole_list
-from ansible_collections.runbook.ops.plugins.module_utils._pg_names import table_key
+from ansible_collections.runbook.ops.plugins.module_utils._pg_names import parse_qualified_name, table_key
 from ansible_collections.runbook.ops.plugins.module_utils._postgres import (
     PostgresError,
-    parse_qualified_name,
     postgres_argument_spec,
     run_with_client,
     sql,

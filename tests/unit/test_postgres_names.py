@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.runbook.ops.plugins.module_utils._postgres import parse_qualified_name
+from ansible_collections.runbook.ops.plugins.module_utils._pg_names import parse_qualified_name
 
 
 @pytest.mark.parametrize(
