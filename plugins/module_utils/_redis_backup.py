@@ -22,7 +22,7 @@ import typing as t
 from ansible_collections.runbook.ops.plugins.module_utils import _backup as B
 from ansible_collections.runbook.ops.plugins.module_utils._redis import (
     RedisError, parse_info_keyspace, redis_exc)
-from ansible_collections.runbook.ops.plugins.module_utils._runtime import Runtime, RuntimeFailure
+from ansible_collections.runbook.ops.plugins.module_utils._runtime import Runtime, RuntimeFailure, run_bounded
 
 RDB_SUFFIX = ".rdb"
 
@@ -506,7 +506,14 @@ class ServerControl:
             self.start_argv = params["start_command"]
 
     def run(self, argv: list[str], what: str) -> None:
-        rc, out, err = self.module.run_command(argv)
+        # bounded like the waits that follow: a stop or start command that hangs is killed with its group
+        try:
+            rc, out_b, err_b = run_bounded(argv, self.p["wait_timeout"])
+        except RuntimeFailure as exc:
+            raise RedisError(f"{what}: {exc} (wait_timeout): {' '.join(argv)}") from None
+        except OSError as exc:
+            raise RedisError(f"{what} failed: {' '.join(argv)}: {exc}") from None
+        out, err = out_b.decode("utf-8", "replace"), err_b.decode("utf-8", "replace")
         if rc != 0:
             raise RedisError(f"{what} failed (rc={rc}): {' '.join(argv)}: {(err or out).strip()[-500:]}")
 

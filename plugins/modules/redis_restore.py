@@ -72,7 +72,10 @@ options:
     type: bool
     default: true
   wait_timeout:
-    description: Seconds to wait for the server to stop, and again to start and load the data.
+    description:
+      - Seconds to wait for the server to stop, and again to start and load the data.
+      - Also the bound of each stop and start command (the systemctl call or O(stop_command) / O(start_command)),
+        killed with its process group when it runs longer.
     type: float
     default: 120
   check_keys:

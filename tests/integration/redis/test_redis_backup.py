@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 import tempfile
 
 import pytest
@@ -173,6 +174,18 @@ def test_restore_refuses_tampered_backup(srv, backup_dir, ansible_module):
                                              stop_command=["false"], start_command=["false"]))
     assert r.failed and "does not match its manifest" in r["msg"]
     assert srv.client().ping()
+
+
+def test_restore_stop_command_that_hangs_is_killed_at_wait_timeout(srv, backup_dir, ansible_module):
+    """A stop command that never returns is killed at wait_timeout; the server was never stopped."""
+    srv.client().set("k", "v")
+    bk = ansible_module("redis_backup", dict(srv.conn_args(), backup_dir=backup_dir))
+    r = ansible_module("redis_restore", dict(srv.conn_args(), src=bk["backup"]["path"], wait_timeout=2,
+                                             stop_command=["sleep", "300"], start_command=["false"]))
+    assert r.failed and "stopping the server" in r["msg"] and "deadline" in r["msg"], r.result
+    assert srv.client().get("k") == b"v"
+    leftover = subprocess.run(["pgrep", "-f", "^sleep 300$"], capture_output=True, check=False)
+    assert leftover.returncode == 1, leftover.stdout
 
 
 def test_restore_key_count_mismatch(restartable, backup_dir, ansible_module):
