@@ -91,7 +91,6 @@ def split_table_key(key: str) -> tuple[str, str] | None:
     return schema, name
 
 
-
 def legacy_key(key: str) -> str:
     """The key a manifest written before issue 15 used for the same table: ``schema.name`` unquoted."""
     parts = split_table_key(key)

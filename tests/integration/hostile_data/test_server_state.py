@@ -141,7 +141,7 @@ def test_redis_maintenance_restores_config_when_persisting_fails(tmp_path, ansib
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         c = redis.Redis(host="127.0.0.1", port=port)
-        wait_until(lambda: c.ping(), 30, "redis without a config file")
+        wait_until(c.ping, 30, "redis without a config file")
         before = c.config_get("maxmemory")["maxmemory"]
         r = ansible_module("redis_maintenance", dict(login_host="127.0.0.1", login_port=port, maxmemory="32mb",
                                                      persist=True))
