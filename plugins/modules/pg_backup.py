@@ -21,8 +21,11 @@ description:
     format, compression, sizes, checksums, times, host and the exact row count of every table in the backup
     (O(row_counts)).
   - Verification (O(verify)) is recorded in the manifest. Retention (O(keep_last), O(max_age_days)) only
-    counts complete, verified backups of the same database, never deletes the newest verified one, and never
-    touches files that have no manifest of this module. Leftovers of killed runs are removed and reported.
+    counts complete, verified backups of the same database, never deletes the newest verified one or the backup
+    this run made, and never touches files that have no manifest of this module. A backup whose manifest is
+    dated more than 5 minutes in the future (a wrong clock, a copied directory) never outranks the new one,
+    never counts and is never deleted; the module warns, naming the manifest. Leftovers of killed runs are
+    removed and reported.
   - Files are created with mode 0600, directories 0700.
   - The password reaches the tools only through C(PGPASSWORD) in their environment, never the command line,
     the manifest or the result.
