@@ -153,6 +153,8 @@ def backup_history(directories: t.Iterable[str], limit: int = 30) -> list[dict]:
                 "database_size": _int(details.get("database_size")),
                 "total_keys": _int(details.get("total_keys")),
                 "row_counts": details.get("row_counts") if isinstance(details.get("row_counts"), dict) else None,
+                # dated ahead of now (a wrong clock, a copied directory): never the newest, never compared
+                "future": B.is_future(rec),
             }
             series.setdefault((rec.kind, rec.name), []).append(entry)
         for entries in series.values():
@@ -163,9 +165,11 @@ def backup_history(directories: t.Iterable[str], limit: int = 30) -> list[dict]:
 
 
 def _keep_row_counts_for_comparison(entries: list[dict]) -> None:
-    """Row counts stay only on the newest backup and the newest good one before it (what the data-loss check compares)."""
-    keep = {id(entries[-1])} if entries else set()
-    for e in reversed(entries[:-1]):
+    """Row counts stay only on the newest backup and the newest good one before it (what the data-loss check
+    compares); a future-dated backup is neither."""
+    trusted = [e for e in entries if not e["future"]]
+    keep = {id(trusted[-1])} if trusted else set()
+    for e in reversed(trusted[:-1]):
         if e["verified"] == B.VERIFY_PASSED and e["complete"]:
             keep.add(id(e))
             break

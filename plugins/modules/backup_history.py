@@ -59,10 +59,11 @@ backups:
     complete: {description: Every file the manifest lists exists with its size., type: bool}
     database_size: {description: "PostgreSQL only: the database size at dump time, else null.", type: int}
     total_keys: {description: "Redis only: keys in the RDB, else null.", type: int}
+    future: {description: "Dated more than 5 minutes after now (a wrong clock or a copied directory): never taken as the newest backup.", type: bool}
   sample:
     - {kind: postgres, name: shop, id: shop-20261123T020000_000000Z.dump, directory: /var/backups/postgresql,
        finished_at: "2026-11-23T02:00:04.120000Z", size: 1048576, duration_seconds: 4.1, verified: passed,
-       complete: true, database_size: 7741859, total_keys: null}
+       complete: true, database_size: 7741859, total_keys: null, future: false}
 """
 
 from ansible.module_utils.basic import AnsibleModule

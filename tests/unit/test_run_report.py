@@ -368,6 +368,23 @@ def test_backup_history_reads_the_manifests_with_the_backup_layer(tmp_path):
     assert out[0]["complete"] is True and out[0]["duration_seconds"] == 2.0
 
 
+def test_backup_history_never_takes_a_future_dated_backup_as_the_newest(tmp_path):
+    """A manifest dated a year ahead is flagged and keeps no row counts; the backup made now and the good one
+    before it keep theirs (what the data-loss check compares)."""
+    now = B.utcnow()
+    for label, when in (("before", now - dt.timedelta(days=1)), ("now", now - dt.timedelta(seconds=5)),
+                        ("ahead", now + dt.timedelta(days=365))):
+        final = tmp_path / B.backup_basename("shop", when, ".dump")
+        final.write_bytes(label.encode())
+        manifest = B.new_manifest("postgres", "shop", str(final), when, when,
+                                  B.file_entries(str(final), str(tmp_path)), {"row_counts": {"public.t": len(label)}})
+        B.set_verification(manifest, "list", True)
+        B.write_manifest(B.manifest_path_for(str(final)), manifest)
+    out = R.backup_history([str(tmp_path)])
+    assert [e["future"] for e in out] == [False, False, True]
+    assert [e["row_counts"] for e in out] == [{"public.t": 6}, {"public.t": 3}, None]
+
+
 def test_merge_restore_and_drill_differences_are_critical():
     restore = {"changed": True, "source_database": "shop", "target_database": "shop_restored",
                "backup": "/b/shop-x.dump", "tables_compared": 3, "row_count_differences": [{"table": "public.t"}]}
