@@ -181,10 +181,10 @@ def test_restore_stop_command_that_hangs_is_killed_at_wait_timeout(srv, backup_d
     srv.client().set("k", "v")
     bk = ansible_module("redis_backup", dict(srv.conn_args(), backup_dir=backup_dir))
     r = ansible_module("redis_restore", dict(srv.conn_args(), src=bk["backup"]["path"], wait_timeout=2,
-                                             stop_command=["sleep", "300"], start_command=["false"]))
+                                             stop_command=["sleep", "297"], start_command=["false"]))
     assert r.failed and "stopping the server" in r["msg"] and "deadline" in r["msg"], r.result
     assert srv.client().get("k") == b"v"
-    leftover = subprocess.run(["pgrep", "-f", "^sleep 300$"], capture_output=True, check=False)
+    leftover = subprocess.run(["pgrep", "-f", "^sleep 297$"], capture_output=True, check=False)
     assert leftover.returncode == 1, leftover.stdout
 
 

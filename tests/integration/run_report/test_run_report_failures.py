@@ -208,14 +208,18 @@ def test_an_interrupted_run_writes_what_it_saw(fleet, tmp_path):
     playbook.write_text(yaml.safe_dump([{"name": "Slow", "hosts": "app", "gather_facts": False, "tasks": [
         {"name": "Say it started", "ansible.builtin.file": {"path": str(marker), "state": "touch", "mode": "0600"},
          "run_once": True},
-        {"name": "Wait", "ansible.builtin.command": "sleep 120", "changed_when": False}]}]))
+        {"name": "Wait", "ansible.builtin.command": "sleep 118", "changed_when": False}]}]))
     env = ansible_env({"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"})
     proc = subprocess.Popen([str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", inv, str(playbook)], cwd=REPO,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         wait_until(marker.exists, 120, "the playbook's first task")
+        # Ctrl-C while the slow task runs (its sleep exists), where an operator would press it: the main
+        # process then waits on the workers' results, not in the middle of starting one
+        wait_until(lambda: subprocess.run(["pgrep", "-f", "^sleep 118$"], capture_output=True,
+                                          check=False).returncode == 0, 120, "the slow task")
         proc.send_signal(signal.SIGINT)
-        out, _err = proc.communicate(timeout=120)
+        out, _err = proc.communicate(timeout=240)
     finally:
         if proc.poll() is None:
             proc.kill()
