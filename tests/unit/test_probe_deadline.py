@@ -133,13 +133,13 @@ def test_an_attempt_that_ignores_its_deadline_is_killed_with_everything_it_start
 
 def test_a_finished_attempt_leaves_no_background_process(tmp_path):
     pidfile = tmp_path / "bg"
-    script = f"sh -c 'echo $$ > {pidfile}; exec sleep 300' >/dev/null 2>&1 & echo started"
+    # the probe answers only once its background process has written its pid (else the attempt's group may
+    # be killed before the pid is known, and there would be nothing to look for)
+    script = (f"sh -c 'echo $$ > {pidfile}.tmp && mv {pidfile}.tmp {pidfile}; exec sleep 300' >/dev/null 2>&1 & "
+              f"while [ ! -s {pidfile} ]; do sleep 0.05; done; echo started")
     (r,) = run_probes(validate_probes([{"name": "bg", "kind": "command", "argv": ["sh", "-c", script]}]))
     assert r.status == OK, r.message
     end = time.monotonic() + 10
-    while not pidfile.exists() or not pidfile.read_text().strip():
-        assert time.monotonic() < end
-        time.sleep(0.05)
     pid = int(pidfile.read_text())
     while not _gone(pid) and time.monotonic() < end:
         time.sleep(0.05)
