@@ -17,6 +17,7 @@ import pytest
 
 from harness.ansible import run_module
 from harness.postgres import PostgresServer, major_bindir
+from integration.pg_report.pg_sessions import Sessions
 
 TOOL_MODULES = ("pg_backup", "pg_restore")
 TOOL_OPTIONS = ("pg_bin_dir", "pg_dump_path", "container")
@@ -81,3 +82,13 @@ def pg_of_major(pg):
     finally:
         for server in servers.values():
             server.stop()
+
+
+@pytest.fixture
+def sessions(pg):
+    """Background PostgreSQL sessions (pg_report, pg_activity, hostile_data), closed at teardown."""
+    factory = Sessions(pg)
+    try:
+        yield factory
+    finally:
+        factory.close_all()

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
-from integration.pg_report.pg_sessions import Sessions, activity
+from integration.pg_report.pg_sessions import activity
 
 
 def assert_refused(r, option: str) -> None:
@@ -48,15 +46,6 @@ def test_redis_purge_pattern_with_a_comma_is_one_pattern(fresh_redis, ansible_mo
 
 
 # -- pg_activity ----------------------------------------------------------------
-@pytest.fixture
-def sessions(pg):
-    factory = Sessions(pg)
-    try:
-        yield factory
-    finally:
-        factory.close_all()
-
-
 def test_pg_activity_filters_take_names_whole(pg, fresh_db, sessions, ansible_module):
     db = fresh_db("hdact")
     comma = sessions.open(db, application_name="app,worker").idle_in_transaction("SELECT 1")

@@ -8,20 +8,10 @@ import uuid
 
 import pytest
 
-from integration.pg_report.pg_sessions import Sessions
 
 SUFFIX = uuid.uuid4().hex[:8]
 MONITOR_ROLE = f"rb_activity_monitor_{SUFFIX}"
 MONITOR_PASSWORD = "monitor-secret-pw"
-
-
-@pytest.fixture
-def sessions(pg):
-    factory = Sessions(pg)
-    try:
-        yield factory
-    finally:
-        factory.close_all()
 
 
 @pytest.fixture(scope="module")

@@ -8,18 +8,8 @@ import uuid
 import pytest
 
 from harness.net import wait_until
-from integration.pg_report.pg_sessions import Sessions
 
 SUFFIX = uuid.uuid4().hex[:8]
-
-
-@pytest.fixture
-def sessions(pg):
-    factory = Sessions(pg)
-    try:
-        yield factory
-    finally:
-        factory.close_all()
 
 
 @pytest.fixture(scope="module")
