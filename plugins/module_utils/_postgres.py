@@ -4,9 +4,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The one PostgreSQL client layer of runbook.ops.
 
-Every PostgreSQL module builds its connection here: the shared argument spec,
-the psycopg import guard, connecting with clear error messages, the server
-version, database listing and table-name parsing. Modules never open their own
+Every PostgreSQL module builds its connection here: the psycopg import guard,
+connecting with clear error messages, the server version, database listing and
+table-name parsing. The driver-free half (argument spec, errors and their
+wording) is ``_pg_conn.py``, re-exported here. Modules never open their own
 connections and never build SQL from strings: identifiers go through
 ``psycopg.sql``; values are always query parameters.
 
@@ -26,6 +27,11 @@ from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.runbook.ops.plugins.module_utils._deadline import deadline_message
 from ansible_collections.runbook.ops.plugins.module_utils._module_run import run_and_exit
+# the driver-free half of the layer, re-exported: modules import connection options and errors from here
+from ansible_collections.runbook.ops.plugins.module_utils._pg_conn import (  # noqa: F401  pylint: disable=unused-import
+    DATABASES_WHERE, SSL_MODES, PostgresError, connect_bound, describe_target, explain_connect_text,
+    postgres_argument_spec, resolve_databases, version_string,
+)
 
 PSYCOPG_IMP_ERR = None
 try:
@@ -40,38 +46,6 @@ except ImportError:  # pragma: no cover - exercised by the missing-library test
     dict_row = None
     HAS_PSYCOPG = False
     PSYCOPG_IMP_ERR = traceback.format_exc()
-
-
-SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
-
-
-def postgres_argument_spec() -> dict:
-    """Connection options shared by every PostgreSQL module (doc fragment runbook.ops.postgres)."""
-    return dict(
-        login_host=dict(type="str", default="", aliases=["host"]),
-        login_port=dict(type="int", default=5432, aliases=["port"]),
-        login_unix_socket=dict(type="str", default="", aliases=["unix_socket"]),
-        login_user=dict(type="str", default="postgres", aliases=["user"]),
-        login_password=dict(type="str", default="", no_log=True, aliases=["password"]),
-        login_db=dict(type="str", default="postgres", aliases=["maintenance_db"]),
-        ssl_mode=dict(type="str", default="prefer", choices=SSL_MODES),
-        ca_cert=dict(type="path", aliases=["ssl_rootcert"]),
-        ssl_cert=dict(type="path"),
-        ssl_key=dict(type="path", no_log=False),
-        connect_timeout=dict(type="int", default=10),
-    )
-
-
-class PostgresError(Exception):
-    """A failure already worded for the user; modules turn it into fail_json."""
-
-
-def connect_bound(params: dict) -> float:
-    """Seconds connecting may take in total (libpq's rule: at least 2; 0 or less is libpq's default of 130)."""
-    value = int(params.get("connect_timeout") or 0)
-    if value <= 0:
-        return 130.0
-    return float(max(2, value))
 
 
 class PostgresClient:
@@ -110,9 +84,7 @@ class PostgresClient:
         return kw
 
     def describe_target(self) -> str:
-        p = self.module.params
-        where = p["login_unix_socket"] or p["login_host"] or "the default socket"
-        return f"{where}:{p['login_port']}"
+        return describe_target(self.module.params)
 
     def connect(self, dbname: str | None = None, autocommit: bool = True):
         """A cached connection to ``dbname`` (default: login_db); errors fail the module clearly."""
@@ -132,19 +104,7 @@ class PostgresClient:
         return conn
 
     def explain_connect_error(self, exc: Exception, dbname: str) -> str:
-        text = str(exc).strip()
-        user = self.module.params["login_user"]
-        target = self.describe_target()
-        lowered = text.lower()
-        if "password authentication failed" in lowered or "no password supplied" in lowered:
-            return f"authentication failed for user {user!r} at {target} (check login_user / login_password)"
-        if "does not exist" in lowered and "database" in lowered:
-            return f"database {dbname!r} does not exist on {target}"
-        if "role" in lowered and "does not exist" in lowered:
-            return f"role {user!r} does not exist on {target} (check login_user)"
-        if "connection refused" in lowered or "could not connect" in lowered or "timeout" in lowered:
-            return f"cannot connect to PostgreSQL at {target}: {text.splitlines()[-1]}"
-        return f"cannot connect to database {dbname!r} at {target}: {text}"
+        return explain_connect_text(str(exc), self.module.params, dbname)
 
     def close(self) -> None:
         for conn in self._connections.values():
@@ -181,29 +141,16 @@ class PostgresClient:
         return self._server_version
 
     def server_version_string(self) -> str:
-        v = self.server_version
-        return f"{v // 10000}.{v % 10000}" if v >= 100000 else f"{v // 10000}.{(v // 100) % 100}.{v % 100}"
+        return version_string(self.server_version)
 
     def list_databases(self) -> list[str]:
         """Every database that accepts connections, templates excluded, by name."""
-        rows = self.query(
-            self.connect(),
-            "SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn ORDER BY datname",
-        )
+        rows = self.query(self.connect(), f"SELECT datname FROM pg_database WHERE {DATABASES_WHERE} ORDER BY datname")
         return [r["datname"] for r in rows]
 
     def resolve_databases(self, wanted: list[str] | None, option: str = "databases") -> list[str]:
         """``wanted`` checked against the server (unknown ones fail naming ``option``), or all databases."""
-        existing = self.list_databases()
-        if not wanted:
-            return existing
-        missing = [d for d in wanted if d not in existing]
-        if missing:
-            raise PostgresError(
-                f"{option}: database(s) {', '.join(repr(m) for m in missing)} not found on {self.describe_target()}"
-                f" (existing: {', '.join(existing)})"
-            )
-        return list(wanted)
+        return resolve_databases(self.list_databases(), wanted, self.describe_target(), option)
 
 
 def run_with_client(module, body: t.Callable[["PostgresClient"], dict]) -> None:

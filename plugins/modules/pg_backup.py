@@ -140,6 +140,10 @@ options:
     type: str
     default: podman
     choices: [podman, docker]
+requirements:
+  - C(pg_dump), C(pg_restore) and C(psql) on the managed host (or in O(container)); psql reads the server's version,
+    databases and sizes before dumping.
+  - psycopg 3, only for O(verify=restore) and for row counts taken in a snapshot (see O(row_counts)).
 notes:
   - The login role needs to read every table (pg_dump), and C(CREATEDB) for O(verify=restore).
   - pg_dump's and pg_restore's C(--version) are remembered per binary (path, inode, size, modification time) in
@@ -232,13 +236,14 @@ atexit.register(gc.freeze)
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402  pylint: disable=wrong-import-position
 
+from ansible_collections.runbook.ops.plugins.module_utils._module_run import run_and_exit
+from ansible_collections.runbook.ops.plugins.module_utils._pg_conn import PostgresError
 from ansible_collections.runbook.ops.plugins.module_utils._pg_dump import (
-    COMPRESSIONS, FORMATS, TOOL_MUTUALLY_EXCLUSIVE, BackupRun, run_step, tool_module_argument_spec,
+    COMPRESSIONS, FORMATS, TOOL_MUTUALLY_EXCLUSIVE, BackupRun, LazyClient, run_step, tool_module_argument_spec,
 )
-from ansible_collections.runbook.ops.plugins.module_utils._postgres import run_with_client
 
 
-def _body(module, client) -> dict:
+def _body(module, client: LazyClient) -> dict:
     return run_step(module, client, BackupRun(module, client), f"in backup_dir {module.params['backup_dir']}")
 
 
@@ -262,7 +267,8 @@ def main() -> None:
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            mutually_exclusive=TOOL_MUTUALLY_EXCLUSIVE)
-    run_with_client(module, lambda client: _body(module, client))
+    # psycopg is imported only if this run needs a session of its own (snapshot row counts, verify=restore)
+    run_and_exit(module, LazyClient(module), PostgresError, lambda client: _body(module, client))
 
 
 if __name__ == "__main__":
