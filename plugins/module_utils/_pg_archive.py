@@ -33,7 +33,6 @@ from __future__ import annotations
 import os
 import re
 import threading
-import time
 import typing as t
 import zlib
 
@@ -72,10 +71,12 @@ class _Follower:
     exited); only then is a short read the end of the file.
     """
 
-    def __init__(self, path: str, finished: t.Callable[[], bool], stop: threading.Event) -> None:
+    def __init__(self, path: str, finished: t.Callable[[], bool], stop: threading.Event,
+                 wake: threading.Event | None = None) -> None:
         self._fh = open(path, "rb", buffering=0)  # pylint: disable=consider-using-with
         self._finished = finished
         self._stop = stop
+        self._wake = wake or stop  # set when the writer exits: a waiting read looks again at once
         self._buf = bytearray()
         self._pos = 0
 
@@ -97,7 +98,7 @@ class _Follower:
                 return True
             if done:
                 return False
-            time.sleep(_POLL)
+            self._wake.wait(_POLL)
 
     def read(self, n: int) -> bytes:
         while len(self._buf) - self._pos < n:
@@ -395,7 +396,7 @@ class ArchiveCounter:
 
     # -- custom format: one file, data blocks after the TOC ---------------------------
     def _follow_custom(self) -> t.Iterator[None]:
-        src = _Follower(self.path, self._done.is_set, self._stop)
+        src = _Follower(self.path, self._done.is_set, self._stop, wake=self._done)
         try:
             r = _Reader(src)
             r.read_header(self._toc)
@@ -462,7 +463,7 @@ class ArchiveCounter:
                 if finished:
                     return
                 if not progressed:
-                    time.sleep(_POLL)
+                    self._done.wait(_POLL)  # wakes at once when pg_dump has exited
         finally:
             for fh, _c, _i in open_files.values():
                 fh.close()

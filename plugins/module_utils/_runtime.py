@@ -141,6 +141,18 @@ class Runtime:
         rc, out, err = run_bounded(argv, timeout, env=self._popen_env(env), data=raw)
         return rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
+    def start(self, cmd: list[str], env: dict | None = None) -> subprocess.Popen:
+        """Start ``cmd`` on the host in a process group of its own (stdin closed, stdout and stderr piped).
+
+        For a command that runs while the module does other work; ``communicate()`` it, or stop it with
+        :func:`kill_group`. Host only: inside a container the group would be the engine client's.
+        """
+        if self.container:
+            raise RuntimeFailure("Runtime.start runs commands on the managed host only")
+        env = {k: v for k, v in (env or {}).items() if v is not None}
+        return subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=self._popen_env(env), start_new_session=True)
+
     def _popen_env(self, env: dict | None) -> dict:
         full = dict(os.environ)
         full.update({k: v for k, v in (env or {}).items() if v is not None})

@@ -26,6 +26,12 @@ description:
     dated more than 5 minutes in the future (a wrong clock, a copied directory) never outranks the new one,
     never counts and is never deleted; the module warns, naming the manifest. Leftovers of killed runs are
     removed and reported.
+  - Before dumping, one C(psql) query reads the server's version (which pg_dump to use), its databases and their
+    sizes (the space check). When O(databases) are named and the pg_dump to use does not depend on the server's
+    version (O(pg_bin_dir) or O(pg_dump_path) set, or a single C(/usr/lib/postgresql/<major>) installed), the first
+    database's pg_dump starts while psql asks; if a check then fails (unknown database, too little space, a
+    pg_dump older than the server) or the server's version picks another pg_dump, that dump is stopped and its
+    partial file removed before anything else happens. RV(commands) lists it.
   - Files are created with mode 0600, directories 0700.
   - The password reaches the tools only through C(PGPASSWORD) in their environment, never the command line,
     the manifest or the result.
