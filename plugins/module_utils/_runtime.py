@@ -33,6 +33,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import typing as t
 
 from ansible_collections.runbook.ops.plugins.module_utils._deadline import deadline_message
@@ -54,8 +55,22 @@ class RuntimeFailure(Exception):
     """A failure already worded for the user."""
 
 
+def own_group() -> dict:
+    """Popen arguments that start a command as the leader of a process group of its own, so that
+    :func:`kill_group` stops everything it started.
+
+    A group, not a session (``start_new_session``): Linux's autogroup scheduler gives every session an
+    equal share of the CPU, so a command in a session of its own would compete as an equal with the
+    module's threads, and a thread the module runs at a lower priority (pg_backup's row-count follower,
+    nice +10) would no longer yield to it.
+    """
+    if sys.version_info >= (3, 11):
+        return {"process_group": 0}
+    return {"preexec_fn": os.setpgrp}  # pragma: no cover - Python < 3.11 on the managed host
+
+
 def kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL to ``proc``'s process group (it leads one: start_new_session) and reap it."""
+    """SIGKILL to ``proc``'s process group (it leads one: :func:`own_group`) and reap it."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -76,7 +91,7 @@ def run_bounded(argv: list[str], timeout: float, env: dict | None = None,
     if isinstance(argv, str):
         raise ValueError("run_bounded takes an argv list and never a shell")
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, **own_group())
     try:
         out, err = proc.communicate(data, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -151,7 +166,7 @@ class Runtime:
             raise RuntimeFailure("Runtime.start runs commands on the managed host only")
         env = {k: v for k, v in (env or {}).items() if v is not None}
         return subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=self._popen_env(env), start_new_session=True)
+                                env=self._popen_env(env), **own_group())
 
     def _popen_env(self, env: dict | None) -> dict:
         full = dict(os.environ)
@@ -170,7 +185,7 @@ class Runtime:
         env = {k: v for k, v in (env or {}).items() if v is not None}
         argv = self.argv(cmd, env.keys(), interactive=False)
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                env=self._popen_env(env), start_new_session=True)
+                                env=self._popen_env(env), **own_group())
         import threading
 
         timer = self._deadline_timer(proc, timeout)
@@ -231,7 +246,7 @@ class Runtime:
         env = {k: v for k, v in (env or {}).items() if v is not None}
         argv = self.argv(cmd, env.keys(), interactive=True)
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.PIPE,
-                                env=self._popen_env(env), start_new_session=True)
+                                env=self._popen_env(env), **own_group())
         import threading
 
         timer = self._deadline_timer(proc, timeout)
