@@ -158,19 +158,23 @@ def list_files(path: str) -> list[str]:
     return sorted(out)
 
 
-def file_entries(path: str, relative_to: str) -> list[dict]:
+def file_entries(path: str, relative_to: str, known: dict[str, tuple[int, str]] | None = None) -> list[dict]:
     """``[{path, size, sha256}]`` for a file or every file of a directory.
 
     ``path`` entries are relative to ``relative_to`` (the destination directory),
     with ``/`` separators, so a manifest stays valid when the directory moves.
+    ``known`` maps a file's path under ``path`` to ``(size, sha256)`` already computed while it was
+    written; used only when the size still matches, else the file is hashed.
     """
     entries = []
     for rel in list_files(path):
         full = os.path.join(path, rel) if rel else path
+        size = os.path.getsize(full)
+        seen = (known or {}).get(rel.replace(os.sep, "/"))
         entries.append({
             "path": os.path.relpath(full, relative_to).replace(os.sep, "/"),
-            "size": os.path.getsize(full),
-            "sha256": sha256_file(full),
+            "size": size,
+            "sha256": seen[1] if seen is not None and seen[0] == size else sha256_file(full),
         })
     return entries
 

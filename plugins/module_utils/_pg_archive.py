@@ -30,6 +30,7 @@ data cost pg_dump.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import threading
@@ -335,6 +336,8 @@ class ArchiveCounter:
         self._error: BaseException | None = None
         self._counts: dict[int, int] = {}
         self._toc = _Toc()
+        # directory format: data file name -> (bytes, sha256 hex) of what the follower read
+        self.file_hashes: dict[str, tuple[int, str]] = {}
 
     # -- lifecycle --------------------------------------------------------------
     # While pg_dump runs, a thread reads at a lower priority (nice +10): it takes the CPU time pg_dump
@@ -430,7 +433,9 @@ class ArchiveCounter:
     # -- directory format: one data file per table --------------------------------------
     def _follow_directory(self) -> t.Iterator[None]:
         # a file is read as it grows and closed once its data is complete (pg_dump -j N writes N at a time)
-        open_files: dict[str, tuple[t.BinaryIO, _LineCounter, int]] = {}
+        # each data file is also hashed as it is read (pg_dump only appends to them): file_hashes saves
+        # pg_backup a second read of the whole backup for its manifest (sizes are checked before use)
+        open_files: dict[str, tuple[t.BinaryIO, _LineCounter, int, t.Any]] = {}
         counted: set[str] = set()
         try:
             while True:
@@ -445,14 +450,17 @@ class ArchiveCounter:
                     m = _DATA_FILE.match(name)
                     if m and name not in open_files and name not in counted:
                         fh = open(os.path.join(self.path, name), "rb", buffering=0)  # pylint: disable=consider-using-with
-                        open_files[name] = (fh, _LineCounter(bool(m.group(2)), gzip_file=True), int(m.group(1)))
+                        open_files[name] = (fh, _LineCounter(bool(m.group(2)), gzip_file=True), int(m.group(1)),
+                                            [hashlib.sha256(), 0])
                 progressed = False
-                for name, (fh, counter, dump_id) in list(open_files.items()):
+                for name, (fh, counter, dump_id, digest) in list(open_files.items()):
                     while True:
                         data = fh.read(_CHUNK)
                         if not data:
                             break
                         counter.feed(data)
+                        digest[0].update(data)
+                        digest[1] += len(data)
                         progressed = True
                         yield
                     if finished or counter.complete():
@@ -460,12 +468,13 @@ class ArchiveCounter:
                         del open_files[name]
                         counted.add(name)
                         self._counts[dump_id] = counter.rows(name)
+                        self.file_hashes[name] = (digest[1], digest[0].hexdigest())
                 if finished:
                     return
                 if not progressed:
                     self._done.wait(_POLL)  # wakes at once when pg_dump has exited
         finally:
-            for fh, _c, _i in open_files.values():
+            for fh, _c, _i, _d in open_files.values():
                 fh.close()
 
     def _read_directory_toc(self) -> None:

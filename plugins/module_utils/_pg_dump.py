@@ -567,13 +567,23 @@ def scratch_name(database: str, when) -> str:
     return database[: 63 - len(base)] + base
 
 
-def list_toc(tools: PgTools, path_in_runtime: str, env: dict) -> tuple[bool, str, int]:
-    """``pg_restore --list``: (ok, error text, number of TOC entries)."""
-    rc, out, err = tools.runtime.run([tools.find("pg_restore"), "--list", path_in_runtime], env=env)
+def list_toc(tools: PgTools, path_in_runtime: str, env: dict, started=None) -> tuple[bool, str, int]:
+    """``pg_restore --list``: (ok, error text, number of TOC entries). ``started``: that command already
+    running on the host (:func:`start_list_toc`)."""
+    if started is not None:
+        out_b, err_b = started.communicate()
+        rc, out, err = started.returncode, out_b.decode("utf-8", "replace"), err_b.decode("utf-8", "replace")
+    else:
+        rc, out, err = tools.runtime.run([tools.find("pg_restore"), "--list", path_in_runtime], env=env)
     if rc != 0:
         return False, (err or out).strip(), 0
     entries = sum(1 for line in out.splitlines() if line and not line.startswith(";"))
     return True, "", entries
+
+
+def start_list_toc(tools: PgTools, path: str, env: dict):
+    """``pg_restore --list`` of a backup on the host, started (for :func:`list_toc`)."""
+    return tools.runtime.start([tools.find("pg_restore"), "--list", path], env=env)
 
 
 def raise_runtime(exc: RuntimeFailure) -> t.NoReturn:
@@ -851,6 +861,7 @@ class BackupRun:
         rc, err = 1, ""
         counts: dict[str, int] | None = None
         count_error: str | None = None
+        known_hashes: dict[str, tuple[int, str]] = {}
         started = early.started if early is not None else B.utcnow()
         final = early.final if early is not None else self._final_path(db, started)
         partial = B.partial_name(final)
@@ -894,6 +905,7 @@ class BackupRun:
                 else:
                     try:
                         counts = {table_key(s, n): rows for (s, n), rows in follower.finish().items()}
+                        known_hashes = follower.file_hashes
                     except ArchiveError as exc:
                         count_error = f"row counts: cannot read the archive pg_dump wrote: {exc}"
                 follower = None
@@ -932,7 +944,7 @@ class BackupRun:
             "tables": None if counts is None else len(counts),
             "total_rows": None if counts is None else sum(counts.values()),
             "ran_in": self.runtime.describe(),
-        }, count_error)
+        }, count_error, known_hashes)
 
     def _count_method(self) -> str:
         """``archive`` when the rows can be counted in pg_dump's own output, else ``snapshot``.
@@ -992,10 +1004,10 @@ class BackupRun:
         raise PostgresError(f"{tool} of {what!r} failed (exit code {rc}): {' '.join(last)}")
 
     def _finish(self, name: str, final: str, partial: str, started, details: dict,
-                count_error: str | None = None) -> None:
+                count_error: str | None = None, known_hashes: dict[str, tuple[int, str]] | None = None) -> None:
         p = self.p
         try:
-            entries = B.file_entries(partial, self.dest)
+            entries = B.file_entries(partial, self.dest, known_hashes)
             pbase, fbase = os.path.basename(partial), os.path.basename(final)
             for e in entries:
                 e["path"] = fbase + e["path"][len(pbase):]
@@ -1041,11 +1053,21 @@ class BackupRun:
             B.set_verification(manifest, "none", None)
             return
         vstart = B.utcnow()
-        problems = B.verify_files(manifest, self.dest)
+        listing = None  # pg_restore --list reads the TOC while the checksums are read again
+        if method == "list" and self.p["format"] != "plain" and not self.runtime.in_container:
+            listing = start_list_toc(self.tools, final, self.env)
+        try:
+            problems = B.verify_files(manifest, self.dest)
+        except BaseException:
+            if listing is not None:
+                kill_group(listing)
+            raise
         details: dict = {"checksums": "ok" if not problems else "mismatch"}
         if not problems:
-            problems, extra = verify_dump(self, manifest, final, method)
+            problems, extra = verify_dump(self, manifest, final, method, listing)
             details.update(extra)
+        elif listing is not None:
+            kill_group(listing)
         details["duration_seconds"] = round((B.utcnow() - vstart).total_seconds(), 3)
         if problems:
             details["error"] = "; ".join(problems)
@@ -1092,9 +1114,9 @@ def _runtime_path(run, final: str) -> tuple[str, t.Callable[[], None]]:
     return inside, (lambda: run.runtime.remove(tmp))
 
 
-def verify_dump(run, manifest: dict, final: str, method: str) -> tuple[list[str], dict]:
-    """``list``: the TOC reads (pg_restore --list) or the plain dump is complete;
-    ``restore``: restore into a scratch database, compare row counts, drop it."""
+def verify_dump(run, manifest: dict, final: str, method: str, listing=None) -> tuple[list[str], dict]:
+    """``list``: the TOC reads (pg_restore --list, ``listing`` when already started) or the plain dump
+    is complete; ``restore``: restore into a scratch database, compare row counts, drop it."""
     pgm = manifest["postgres"]
     fmt = pgm["format"]
     extra: dict = {}
@@ -1102,9 +1124,9 @@ def verify_dump(run, manifest: dict, final: str, method: str) -> tuple[list[str]
         if fmt == "plain":
             ok = plain_dump_complete(final, pgm["compression"])
             return ([] if ok else ["the plain dump lacks pg_dump's completion trailer"]), {"trailer": ok}
-        inside, cleanup = _runtime_path(run, final)
+        inside, cleanup = (final, lambda: None) if listing is not None else _runtime_path(run, final)
         try:
-            ok, err, entries = list_toc(run.tools, inside, run.env)
+            ok, err, entries = list_toc(run.tools, inside, run.env, listing)
         finally:
             cleanup()
         extra["toc_entries"] = entries

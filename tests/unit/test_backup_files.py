@@ -169,3 +169,16 @@ def test_hostile_names_get_their_own_backups(tmp_path):
     for name in names:
         recs = B.read_manifests(d, "postgres", name)
         assert len(recs) == 1 and open(recs[0].path, "rb").read() == name.encode()
+
+
+def test_file_entries_take_known_sums_only_when_the_size_matches(tmp_path):
+    d = tmp_path / "b.dir"
+    d.mkdir()
+    (d / "1.dat.gz").write_bytes(b"one")
+    (d / "2.dat.gz").write_bytes(b"two, grown since it was hashed")
+    (d / "toc.dat").write_bytes(b"toc")
+    known = {"1.dat.gz": (3, "a" * 64), "2.dat.gz": (3, "b" * 64)}
+    entries = {e["path"]: e for e in B.file_entries(str(d), str(tmp_path), known)}
+    assert entries["b.dir/1.dat.gz"]["sha256"] == "a" * 64  # taken as computed while it was written
+    assert entries["b.dir/2.dat.gz"]["sha256"] == hashlib.sha256(b"two, grown since it was hashed").hexdigest()
+    assert entries["b.dir/toc.dat"]["sha256"] == hashlib.sha256(b"toc").hexdigest()
