@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Benchmark: runbook.ops.pg_backup against bare pg_dump on pgbench databases.
 
-    .venv/bin/python bench/pg_backup_bench.py [--rounds 3] [--scales 50,150] [--formats custom,directory]
+    .venv/bin/python bench/pg_backup_bench.py [--rounds 5] [--scales 50,150] [--formats custom,directory]
 
 Runs a PostgreSQL 15 cluster of its own (Debian's binaries, the test harness's
 settings) kept between runs under --cache-dir (default
@@ -281,7 +281,7 @@ def report(rows: list[dict], fixed: dict, rounds: int, load_start: tuple, starte
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per case (medians are compared)")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds per case (medians are compared)")
     ap.add_argument("--scales", default="50,150", help="pgbench scales, comma-separated")
     ap.add_argument("--formats", default="custom,directory", help="custom and/or directory")
     ap.add_argument("--cache-dir", default="/var/tmp/runbook-pg-backup-bench",
