@@ -42,6 +42,7 @@ def _driver():
     from ansible_collections.runbook.ops.plugins.module_utils import _postgres  # pylint: disable=import-outside-toplevel
     return _postgres
 
+
 FORMATS = {"custom": ("c", ".dump"), "directory": ("d", ".dir"), "plain": ("p", ".sql"), "tar": ("t", ".tar")}
 COMPRESSIONS = ["none", "gzip", "lz4", "zstd"]
 TOOLS = ("pg_dump", "pg_restore", "pg_dumpall", "psql")

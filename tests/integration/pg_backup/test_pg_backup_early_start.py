@@ -36,8 +36,8 @@ def test_space_check_stops_the_early_dump(pg, ansible_module, backup_db, backup_
 
 
 def test_missing_database_stops_the_early_dump(pg, ansible_module, backup_db, backup_dir):
-    r = ansible_module("pg_backup", backup_args(pg, backup_dir, "no_such_db_early", databases=["no_such_db_early",
-                                                                                                 backup_db]))
+    args = backup_args(pg, backup_dir, "no_such_db_early", databases=["no_such_db_early", backup_db])
+    r = ansible_module("pg_backup", args)
     assert r.failed and "'no_such_db_early' not found on" in r["msg"], r.result
     assert _started_dumps(r) == 1
     assert os.listdir(backup_dir) == []
