@@ -15,6 +15,8 @@ its own.
 
 from __future__ import annotations
 
+from ansible_collections.runbook.ops.plugins.module_utils._deadline import deadline_message
+
 SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 # every database that accepts connections, templates excluded (what "all databases" means)
@@ -48,6 +50,11 @@ def connect_bound(params: dict) -> float:
     if value <= 0:
         return 130.0
     return float(max(2, value))
+
+
+def connect_deadline_text(params: dict) -> str:
+    """The words for a connection that did not complete within connect_timeout (either client)."""
+    return f"cannot connect to PostgreSQL at {describe_target(params)}: {deadline_message(connect_bound(params))} (connect_timeout)"
 
 
 def describe_target(params: dict) -> str:

@@ -23,11 +23,10 @@ import typing as t
 
 from ansible_collections.runbook.ops.plugins.module_utils import _backup as B
 from ansible_collections.runbook.ops.plugins.module_utils import _pg_names
-from ansible_collections.runbook.ops.plugins.module_utils._deadline import deadline_message
 from ansible_collections.runbook.ops.plugins.module_utils._pg_archive import MAX_PG_DUMP_MAJOR, ArchiveCounter, ArchiveError
 from ansible_collections.runbook.ops.plugins.module_utils._pg_conn import (
-    DATABASES_WHERE, PostgresError, connect_bound, describe_target, explain_connect_text, postgres_argument_spec,
-    resolve_databases, version_string,
+    DATABASES_WHERE, PostgresError, connect_bound, connect_deadline_text, describe_target, explain_connect_text,
+    postgres_argument_spec, resolve_databases, version_string,
 )
 from ansible_collections.runbook.ops.plugins.module_utils._runtime import Runtime, RuntimeFailure, kill_group, runtime_argument_spec
 
@@ -48,6 +47,12 @@ COMPRESSIONS = ["none", "gzip", "lz4", "zstd"]
 TOOLS = ("pg_dump", "pg_restore", "pg_dumpall", "psql")
 # Debian's versioned client tools: <PG_LIB_DIR>/<major>/bin
 PG_LIB_DIR = "/usr/lib/postgresql"
+
+
+def installed_bin_dirs() -> dict[int, str]:
+    """Debian's versioned client tool directories: ``{major: <PG_LIB_DIR>/<major>/bin}``."""
+    return {int(d.split("/")[-2]): d for d in glob.glob(f"{PG_LIB_DIR}/*/bin") if d.split("/")[-2].isdigit()}
+
 
 _VERSION_RE = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
 
@@ -194,7 +199,7 @@ class PgTools:
             return None
         if p.get("pg_dump_path") or p.get("pg_bin_dir"):
             return cls(module, runtime, 0)
-        majors = [int(d.split("/")[-3]) for d in glob.glob(f"{PG_LIB_DIR}/*/bin/pg_dump") if d.split("/")[-3].isdigit()]
+        majors = [m for m, d in installed_bin_dirs().items() if os.path.exists(os.path.join(d, "pg_dump"))]
         if len(majors) > 1:
             return None
         return cls(module, runtime, (majors[0] if majors else 0) * 10000)
@@ -206,17 +211,8 @@ class PgTools:
             return [os.path.dirname(p["pg_dump_path"])]
         if p.get("pg_bin_dir"):
             return [p["pg_bin_dir"]]
-        dirs = []
-        exact = f"{PG_LIB_DIR}/{self.server_major}/bin"
-        if os.path.isdir(exact):
-            dirs.append(exact)
-        newer = sorted(
-            (d for d in glob.glob(f"{PG_LIB_DIR}/*/bin") if d.split("/")[-2].isdigit()
-             and int(d.split("/")[-2]) > self.server_major),
-            key=lambda d: int(d.split("/")[-2]),
-        )
-        dirs += newer
-        return dirs
+        installed = installed_bin_dirs()
+        return [installed[m] for m in sorted(installed) if m >= self.server_major]  # the exact major, then newer
 
     def find(self, tool: str) -> str:
         """Path (or bare name inside a container) of ``tool``, its major version checked against the server."""
@@ -341,8 +337,8 @@ def find_psql(module, runtime: Runtime) -> str:
         dirs.append(p["pg_bin_dir"])
     if p.get("pg_dump_path"):
         dirs.append(os.path.dirname(p["pg_dump_path"]))
-    dirs += sorted((d for d in glob.glob(f"{PG_LIB_DIR}/*/bin") if d.split("/")[-2].isdigit()),
-                   key=lambda d: -int(d.split("/")[-2]))
+    installed = installed_bin_dirs()
+    dirs += [installed[m] for m in sorted(installed, reverse=True)]
     for d in dirs:
         cand = os.path.join(d, "psql")
         if os.access(cand, os.X_OK):
@@ -372,7 +368,7 @@ class ServerFacts:
         except RuntimeFailure as exc:
             raise PostgresError(f"cannot read the server's version and databases at {self.target}: {exc}") from exc
         if rc != 0:
-            raise PostgresError(self._explain(rc, err or out, bound))
+            raise PostgresError(self._explain(rc, err or out))
         try:
             facts = json.loads(out.strip().splitlines()[-1])
             self.server_version = int(facts["server_version_num"])
@@ -382,14 +378,14 @@ class ServerFacts:
             raise PostgresError(f"cannot read the server's version and databases at {self.target}: psql answered "
                                 f"{out.strip()[:200]!r} ({exc})") from exc
 
-    def _explain(self, rc: int, text: str, bound: float) -> str:
+    def _explain(self, rc: int, text: str) -> str:
         lines = [ln for ln in text.strip().splitlines() if ln.strip() and not ln.startswith("\t")]
         message = " ".join(lines) or f"psql exit code {rc}"
         if message.startswith("psql: error: "):
             message = message[len("psql: error: "):]
         if rc == 2 or "connection to server" in message:  # libpq could not connect
             if "timeout expired" in message:
-                return f"cannot connect to PostgreSQL at {self.target}: {deadline_message(bound)} (connect_timeout)"
+                return connect_deadline_text(self.module.params)
             return explain_connect_text(message, self.module.params, self.module.params["login_db"])
         if "permission denied" in message:
             return f"permission denied for user {self.module.params['login_user']!r}: {message}"
@@ -572,8 +568,7 @@ def list_toc(tools: PgTools, path_in_runtime: str, env: dict, started=None) -> t
     """``pg_restore --list``: (ok, error text, number of TOC entries). ``started``: that command already
     running on the host (:func:`start_list_toc`)."""
     if started is not None:
-        out_b, err_b = started.communicate()
-        rc, out, err = started.returncode, out_b.decode("utf-8", "replace"), err_b.decode("utf-8", "replace")
+        rc, out, err = tools.runtime.collect(started)
     else:
         rc, out, err = tools.runtime.run([tools.find("pg_restore"), "--list", path_in_runtime], env=env)
     if rc != 0:
@@ -605,20 +600,14 @@ def archive_countable(fmt: str, compression: str) -> bool:
 class _Dump:
     """A pg_dump on the host writing one database into its partial file, with its row-count follower."""
 
-    def __init__(self, database: str, started, final: str, partial: str, argv: list[str], proc, method: str | None):
+    def __init__(self, database: str, started, final: str, partial: str, argv: list[str], proc):
         self.database = database
         self.started = started
         self.final = final
         self.partial = partial
         self.argv = argv
         self.proc = proc
-        self.method = method
         self.follower: ArchiveCounter | None = None
-
-    def wait(self) -> tuple[int, str]:
-        """(exit code, stderr) once pg_dump has exited."""
-        _out, err = self.proc.communicate()
-        return self.proc.returncode, err.decode("utf-8", "replace")
 
     def cancel(self) -> None:
         """Stop pg_dump (its whole process group), its follower, and remove the partial file."""
@@ -670,8 +659,6 @@ class BackupRun:
             raise PostgresError("space_factor: must not be negative (0 disables the space check)")
         if p["format"] == "plain" and p["compression"] not in ("none", "gzip"):
             raise PostgresError("compression: plain format backups support none or gzip here")
-        if p["compression"] == "gzip" and p["compression_level"] is not None and not 1 <= p["compression_level"] <= 9:
-            raise PostgresError("compression_level: gzip levels are 1-9")
         self.session = not self.check and (p["verify"] == "restore" or (
             p["row_counts"] and not archive_countable(p["format"], p["compression"])))
         if self.session:
@@ -752,15 +739,13 @@ class BackupRun:
         p = self.p
         if self.check or self.runtime.in_container or not p["databases"] or p["compression"] not in ("gzip", "none"):
             return None
-        if p["row_counts"] and not archive_countable(p["format"], p["compression"]):
-            return None
         guess = PgTools.server_independent(self.module, self.runtime)
         if guess is None:
             return None
         try:
             pg_dump = guess.find("pg_dump")
-            method = ("archive" if guess.major("pg_dump") <= MAX_PG_DUMP_MAJOR else None) if p["row_counts"] else None
-            if p["row_counts"] and method is None:
+            method = self._count_method(guess) if p["row_counts"] else None
+            if method == "snapshot":  # the snapshot is exported before pg_dump starts
                 return None
             compress_args = guess.check_compression(p["compression"], p["compression_level"], p["format"])
         except PostgresError:
@@ -845,7 +830,7 @@ class BackupRun:
         except BaseException:
             B.discard_partial(partial)
             raise
-        dump = _Dump(db, started, final, partial, full, proc, method)
+        dump = _Dump(db, started, final, partial, full, proc)
         dump.follower = self._follow(method, partial)
         return dump
 
@@ -873,8 +858,8 @@ class BackupRun:
             if dump is not None:
                 if snap is not None:
                     snap.start_counting()
-                follower = dump.follower
-                rc, err = dump.wait()
+                follower, dump.follower = dump.follower, None  # from here on, aborted below if need be
+                rc, _out, err = self.runtime.collect(dump.proc)
             else:
                 argv = self._dump_argv(self.tools.find("pg_dump"), self.compress_args, db,
                                        snap.open() if snap is not None else None)
@@ -910,8 +895,6 @@ class BackupRun:
                     except ArchiveError as exc:
                         count_error = f"row counts: cannot read the archive pg_dump wrote: {exc}"
                 follower = None
-                if dump is not None:
-                    dump.follower = None
         except RuntimeFailure as exc:
             if dump is not None:
                 dump.cancel()
@@ -947,7 +930,7 @@ class BackupRun:
             "ran_in": self.runtime.describe(),
         }, count_error, known_hashes)
 
-    def _count_method(self) -> str:
+    def _count_method(self, tools: PgTools | None = None) -> str:
         """``archive`` when the rows can be counted in pg_dump's own output, else ``snapshot``.
 
         The archive is read for the custom format compressed with gzip (pg_dump writes chunks of
@@ -956,7 +939,7 @@ class BackupRun:
         uncompressed: a length-prefixed chunk per row, too slow to walk in Python) count in the
         exported snapshot instead.
         """
-        if self.tools.major("pg_dump") > MAX_PG_DUMP_MAJOR:
+        if (tools or self.tools).major("pg_dump") > MAX_PG_DUMP_MAJOR:
             return "snapshot"
         return "archive" if archive_countable(self.p["format"], self.p["compression"]) else "snapshot"
 

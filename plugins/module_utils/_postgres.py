@@ -25,12 +25,11 @@ import typing as t
 
 from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.runbook.ops.plugins.module_utils._deadline import deadline_message
 from ansible_collections.runbook.ops.plugins.module_utils._module_run import run_and_exit
 # the driver-free half of the layer, re-exported: modules import connection options and errors from here
 from ansible_collections.runbook.ops.plugins.module_utils._pg_conn import (  # noqa: F401  pylint: disable=unused-import
-    DATABASES_WHERE, SSL_MODES, PostgresError, connect_bound, describe_target, explain_connect_text,
-    postgres_argument_spec, resolve_databases, version_string,
+    DATABASES_WHERE, SSL_MODES, PostgresError, connect_bound, connect_deadline_text, describe_target,
+    explain_connect_text, postgres_argument_spec, resolve_databases, version_string,
 )
 
 PSYCOPG_IMP_ERR = None
@@ -96,9 +95,7 @@ class PostgresClient:
             conn = psycopg.connect(autocommit=autocommit, row_factory=dict_row, **self._conn_kwargs(dbname))
         except psycopg.OperationalError as exc:
             if isinstance(exc, getattr(psycopg.errors, "ConnectionTimeout", ())):
-                raise PostgresError(
-                    f"cannot connect to PostgreSQL at {self.describe_target()}: "
-                    f"{deadline_message(connect_bound(self.module.params))} (connect_timeout)") from exc
+                raise PostgresError(connect_deadline_text(self.module.params)) from exc
             raise PostgresError(self.explain_connect_error(exc, dbname)) from exc
         self._connections[dbname] = conn
         return conn

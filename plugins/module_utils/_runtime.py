@@ -168,6 +168,12 @@ class Runtime:
         return subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env=self._popen_env(env), **own_group())
 
+    @staticmethod
+    def collect(proc: subprocess.Popen) -> tuple[int, str, str]:
+        """(rc, stdout, stderr) of a command from :meth:`start`, once it has exited."""
+        out, err = proc.communicate()
+        return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
     def _popen_env(self, env: dict | None) -> dict:
         full = dict(os.environ)
         full.update({k: v for k, v in (env or {}).items() if v is not None})
