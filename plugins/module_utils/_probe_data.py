@@ -44,11 +44,15 @@ PG_KEYS = ("login_host", "login_port", "login_unix_socket", "login_user", "login
            "ssl_mode", "ca_cert", "ssl_cert", "ssl_key")
 
 
+def _client_params(spec: dict, keys: tuple, p: dict) -> dict:
+    """A client layer's module params: its argument spec's defaults, with the probe's ``keys`` that are set."""
+    params = {k: v.get("default") for k, v in spec.items()}
+    params.update({k: p[k] for k in keys if p.get(k) is not None})
+    return params
+
+
 def check_postgres(p: dict, ctx: Context) -> Outcome:
-    params = {k: v.get("default") for k, v in pgu.postgres_argument_spec().items()}
-    for k in PG_KEYS:
-        if p.get(k) is not None:
-            params[k] = p[k]
+    params = _client_params(pgu.postgres_argument_spec(), PG_KEYS, p)
     params["connect_timeout"] = max(2, int(-(-p["timeout"] // 1)))
     t0 = time.monotonic()
     client = pgu.PostgresClient(_ParamsModule(params))
@@ -180,10 +184,7 @@ REDIS_KEYS = ("login_host", "login_port", "login_unix_socket", "login_user", "lo
 
 
 def check_redis(p: dict, ctx: Context) -> Outcome:
-    params = {k: v.get("default") for k, v in ru.redis_argument_spec().items()}
-    for k in REDIS_KEYS:
-        if p.get(k) is not None:
-            params[k] = p[k]
+    params = _client_params(ru.redis_argument_spec(), REDIS_KEYS, p)
     params["socket_timeout"] = params["connect_timeout"] = p["timeout"]
     t0 = time.monotonic()
     client = ru.RedisClient(_ParamsModule(params))

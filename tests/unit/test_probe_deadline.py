@@ -82,17 +82,22 @@ def test_watchdog_unblocks_a_read_inside_library_code_and_its_thread_ends():
         far.close()
 
 
-def _blocked_check(p: dict, ctx) -> Outcome:
-    """A check that ignores its deadline (SIGALRM blocked) and starts a grandchild: only a kill ends it."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])
+def _fork_sleeper(pid_file: str) -> None:
+    """Fork a child that sleeps "forever" (it inherits every descriptor) and write its pid to ``pid_file``."""
     pid = os.fork()
-    if pid == 0:  # the grandchild: sleeps "forever"
+    if pid == 0:
         try:
             time.sleep(300)
         finally:
             os._exit(0)
-    with open(p["path"], "w", encoding="ascii") as fh:
+    with open(pid_file, "w", encoding="ascii") as fh:
         fh.write(str(pid))
+
+
+def _blocked_check(p: dict, ctx) -> Outcome:
+    """A check that ignores its deadline (SIGALRM blocked) and starts a grandchild: only a kill ends it."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])
+    _fork_sleeper(p["path"])
     time.sleep(300)
     return Outcome(message="not reached")
 
@@ -148,14 +153,7 @@ def test_a_finished_attempt_leaves_no_background_process(tmp_path):
 
 def _lingering_check(p: dict, ctx) -> Outcome:
     """Answers at once, leaving a process behind that holds every descriptor the attempt had."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            time.sleep(300)
-        finally:
-            os._exit(0)
-    with open(p["path"], "w", encoding="ascii") as fh:
-        fh.write(str(pid))
+    _fork_sleeper(p["path"])
     return Outcome(message="answered")
 
 

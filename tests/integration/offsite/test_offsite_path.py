@@ -8,13 +8,13 @@ import json
 import os
 import shutil
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
 from offsite_helpers import copy_manifests, make_file_backups
 
 from harness.ansible import run_module
+from harness.fs import mount_tmpfs, unmount
 
 
 def copy(backup_dir, dest, check=False, **extra):
@@ -168,14 +168,14 @@ def test_destination_not_ours_is_never_overwritten(tmp_path):
 def small_tmpfs(tmp_path):
     mnt = tmp_path / "full"
     mnt.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k,mode=0700", "tmpfs", str(mnt)],
-                          capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        pytest.fail(f"cannot mount a tmpfs (the tests run as root on this machine): {proc.stderr}")
+    try:
+        mount_tmpfs(mnt, "size=400k,mode=0700")
+    except OSError as exc:
+        pytest.fail(f"cannot mount a tmpfs (the tests run as root on this machine): {exc}")
     try:
         yield mnt
     finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+        unmount(mnt)
 
 
 def test_destination_full_counts_nothing_and_keeps_the_local_backup(tmp_path, small_tmpfs):

@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 from harness.ansible import BIN, REPO, ansible_env
+from harness.fs import mount_tmpfs, unmount
 from harness.net import wait_until
 
 from pgbk_helpers import backup_args, make_db
@@ -114,14 +115,14 @@ def test_killed_run_leftover_ignored_then_cleaned(pg, ansible_module, big_db, tm
 def tiny_fs(tmp_path):
     mnt = tmp_path / "tiny"
     mnt.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True, text=True,
-                         check=False)
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs (needs root): {res.stderr.strip()}")
+    try:
+        mount_tmpfs(mnt, "size=2m")
+    except OSError as exc:
+        pytest.skip(f"cannot mount a tmpfs (needs root): {exc}")
     try:
         yield str(mnt)
     finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+        unmount(mnt)
 
 
 def test_destination_full(pg, ansible_module, backup_db, big_db, tiny_fs):

@@ -1,0 +1,17 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A small tmpfs mounted over a test directory: a destination that fills up (the tests run as root)."""
+from __future__ import annotations
+
+import subprocess
+
+
+def mount_tmpfs(path, options: str) -> None:
+    """Mount a tmpfs with ``options`` (e.g. ``size=2m``) on the existing directory ``path``; OSError if mount fails."""
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True,
+                         check=False)
+    if res.returncode != 0:
+        raise OSError(res.stderr.strip())
+
+
+def unmount(path) -> None:
+    subprocess.run(["umount", "-l", str(path)], check=False)
