@@ -96,7 +96,10 @@ import time
 from ansible.plugins.callback import CallbackBase
 
 try:
+    from ansible_collections.runbook.ops.plugins.module_utils import _backup as B
     from ansible_collections.runbook.ops.plugins.module_utils import _run_report as R
+    from ansible_collections.runbook.ops.plugins.module_utils._run_report_common import STAMP_RE, RunReportError
+    from ansible_collections.runbook.ops.plugins.module_utils._run_report_redact import redact
 except ImportError:  # pragma: no cover (the collection is always importable where the plugin loads)
     R = None
 
@@ -263,7 +266,7 @@ class CallbackModule(CallbackBase):
         role = getattr(task, "_role", None)
         return {"play": self.play.get_name() if self.play else "", "role": role.get_name() if role else "",
                 "task": task.get_name(), "action": _short(task.action),
-                "message": R.redact(message, self.secrets)}
+                "message": redact(message, self.secrets)}
 
     def _collect(self, name, result):
         data = result._result  # pylint: disable=protected-access
@@ -272,7 +275,7 @@ class CallbackModule(CallbackBase):
         facts = data.get("ansible_facts") or {}
         if action == "set_fact":
             # the report role's per-host JSON: the run report takes its stamp and lists it as the host's source
-            if isinstance(facts.get("_report_stamp"), str) and R.STAMP_RE.match(facts["_report_stamp"]):
+            if isinstance(facts.get("_report_stamp"), str) and STAMP_RE.match(facts["_report_stamp"]):
                 self.stamp = self.stamp or facts["_report_stamp"]
             if isinstance(facts.get("report_file"), str):
                 self.sources[name] = facts["report_file"]
@@ -381,8 +384,8 @@ class CallbackModule(CallbackBase):
             pass
         name = settings.get("name") or os.path.splitext(os.path.basename(self.playbook or "run"))[0]
         stamp = self.stamp or self.started.strftime("%Y%m%dT%H%M%SZ")
-        run = {"playbook": self.playbook, "started_at": R.B.format_time(self.started),
-               "finished_at": R.B.format_time(finished), "duration_seconds": round(time.monotonic() - self.clock, 3),
+        run = {"playbook": self.playbook, "started_at": B.format_time(self.started),
+               "finished_at": B.format_time(finished), "duration_seconds": round(time.monotonic() - self.clock, 3),
                "interrupted": interrupted, "stopped": stopped, "check_mode": check_mode, "hosts": hosts,
                "backup_failures": self.backup_failures}
         reports = [{"host": h, "schedule": name, "stamp": stamp, "check_mode": check_mode, "source": self.sources.get(h),
@@ -392,7 +395,7 @@ class CallbackModule(CallbackBase):
             done = R.build_run(settings.get("report_dir", "/var/tmp/runbook-reports"), name, stamp, reports, run,
                                settings.get("metrics_dir") or None, settings.get("keep_last", 30),
                                settings.get("thresholds"))
-        except (OSError, R.RunReportError) as exc:
+        except (OSError, RunReportError) as exc:
             self._display.warning(f"runbook.ops.run_report: the run report could not be written: {exc}")
             return None
         if stats is not None:

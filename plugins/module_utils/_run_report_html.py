@@ -2,13 +2,124 @@
 # Copyright (c) runbook.ops contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The Jinja2 template of the HTML run report (rendered with autoescape by ``_run_report.render_html``).
+"""The run report as one self-contained HTML page: :func:`render_html`, its CSS and its Jinja2 template.
 
 Every value is escaped by Jinja2's autoescape; the template marks nothing safe. The page is
-self-contained: inline CSS and SVG, no script, and a Content-Security-Policy that forbids every fetch.
+self-contained: inline CSS and SVG (:mod:`_run_report_charts`), no script, and a
+Content-Security-Policy that forbids every fetch.
 """
 
 from __future__ import annotations
+
+import os
+import typing as t
+
+from ansible_collections.runbook.ops.plugins.module_utils._run_report_charts import charts
+from ansible_collections.runbook.ops.plugins.module_utils._run_report_common import (
+    STATUSES, RunReportError, _dict, human_bytes,
+)
+
+# rows shown of each list of the PostgreSQL report (largest tables, unused indexes, ...)
+TOP = 10
+
+CSS = """
+:root{--ok:#1a7f37;--warning:#9a6700;--critical:#cf222e;--muted:#57606a;--line:#d0d7de;--bg:#f6f8fa}
+*{box-sizing:border-box}
+body{font-family:"DejaVu Sans",Arial,sans-serif;margin:0;color:#1f2328;background:#fff;font-size:14px}
+header{background:#24292f;color:#fff;padding:16px 24px}
+header h1{margin:0 0 4px;font-size:22px}
+header .meta{color:#d0d7de}
+main{padding:8px 24px 32px;max-width:1400px}
+nav{margin:12px 0}
+nav a{margin-right:12px;color:#0969da;text-decoration:none}
+section{margin:24px 0}
+h2{font-size:18px;border-bottom:1px solid var(--line);padding-bottom:4px}
+h3{font-size:15px;margin:16px 0 6px}
+table{border-collapse:collapse;margin:6px 0;width:100%}
+th,td{border:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top}
+th{background:var(--bg)}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+code{font-family:"DejaVu Sans Mono",monospace;font-size:12px;word-break:break-all}
+.status{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-weight:bold;font-size:12px}
+.status-ok{background:var(--ok)}.status-warning{background:var(--warning)}.status-critical{background:var(--critical)}
+.status-passed{background:var(--ok)}.status-failed{background:var(--critical)}.status-skipped{background:var(--muted)}
+.empty{color:var(--muted);font-style:italic}
+.cards{display:flex;flex-wrap:wrap;gap:12px}
+.card{border:1px solid var(--line);border-radius:6px;padding:8px 14px;min-width:150px;background:var(--bg)}
+.card b{display:block;font-size:20px}
+.charts{display:flex;flex-wrap:wrap;gap:16px}
+figure{margin:0;border:1px solid var(--line);border-radius:6px;padding:8px;background:#fff}
+figcaption{font-weight:bold;margin-bottom:4px}
+.check{background:#fff8c5;color:#1f2328;padding:2px 8px;border-radius:4px;margin-left:8px}
+.stopped{background:#ffebe9;border:1px solid var(--critical);padding:6px 10px;border-radius:6px}
+tr.host-failed td,tr.host-unreachable td{background:#ffebe9}
+tr.host-not_reached td{background:#fff8c5}
+"""
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+
+
+def _fmt_num(value: t.Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return "-" if value is None else str(value)
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value):,}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def cards(report: dict) -> list[tuple[str, t.Any, bool]]:
+    """The counts at the top of the page; each counts rows of a table below it."""
+    hosts = report["hosts"]
+    bad = [h for h in hosts if h.get("outcome") in ("failed", "unreachable")]
+    changed = [x for x in report["vacuum"]["tables"] if x["changed"]]
+    return [
+        ("Status", report["status"], True),
+        ("Hosts", len(hosts), False),
+        ("Failed / unreachable", f"{sum(1 for h in bad if h['outcome'] == 'failed')} / "
+                                 f"{sum(1 for h in bad if h['outcome'] == 'unreachable')}", False),
+        ("Not reached", sum(1 for h in hosts if h.get("outcome") == "not_reached"), False),
+        ("Probes ok / warn / crit", " / ".join(str(sum(1 for p in report["probes"] if p["status"] == s))
+                                               for s in STATUSES), False),
+        ("Tables vacuumed", sum(1 for x in changed if "vacuum" in x["action"]), False),
+        ("Tables analyzed only", sum(1 for x in changed if "vacuum" not in x["action"]), False),
+        ("Backups" + (" (would create)" if report["check_mode"] else ""), len(report["backups"]), False),
+        ("Data-loss warnings", len(report.get("data_loss", [])), False),
+        ("Redis keys purged", _fmt_num(sum(p["deleted"] or 0 for p in report["redis"]["purges"])), False),
+    ]
+
+
+NAV = (("hosts", "Hosts"), ("problems", "Problems"), ("data-loss", "Data loss"), ("charts", "Charts"),
+       ("probes", "Probes"), ("vacuum", "Vacuum"), ("pg-report", "PostgreSQL report"), ("backups", "Backups"),
+       ("retention", "Retention"), ("redis", "Redis"))
+
+
+def render_html(report: dict, json_name: str = "") -> str:
+    """The run report as one self-contained HTML document (no script, no external resource).
+
+    Rendered by Jinja2 with autoescape from :data:`TEMPLATE`: every value that
+    came from a host is escaped in text and attributes.
+    """
+    try:
+        import jinja2  # pylint: disable=import-outside-toplevel
+    except ImportError as exc:  # pragma: no cover (Jinja2 comes with ansible-core)
+        raise RunReportError("the HTML report needs Jinja2 (it comes with ansible-core)") from exc
+
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=False)
+    env.filters.update(num=_fmt_num, human_bytes=human_bytes, basename=lambda p: os.path.basename(str(p or "")))
+    r = dict(report)
+    r.setdefault("run", {})
+    r["run"] = dict({"interrupted": False, "stopped": None, "duration_seconds": None}, **_dict(r["run"]))
+    r.setdefault("data_loss", [])
+    r.setdefault("offsite", [])
+    vac_tables = [x for x in r["vacuum"]["tables"] if x["changed"] or x["skip_reason"] not in (None, "below_threshold")]
+    return env.from_string(TEMPLATE).render(
+        r=r, rep=r["pg_report"], vac_tables=vac_tables, top=TOP, json_name=json_name, nav=NAV, cards=cards(r),
+        charts=charts(r), title=f"runbook.ops {r['schedule']} run {r['stamp']}", css=CSS, csp=CSP,
+        badge_classes=STATUSES + ("passed", "failed", "skipped"),
+    ).lstrip() + "\n"
+
 
 TEMPLATE = r"""
 {%- macro badge(s) -%}

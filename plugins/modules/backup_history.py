@@ -67,7 +67,7 @@ backups:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.runbook.ops.plugins.module_utils._run_report import backup_history
+from ansible_collections.runbook.ops.plugins.module_utils._run_report_read import backup_history
 
 
 def main() -> None:

@@ -166,7 +166,8 @@ summary:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.runbook.ops.plugins.module_utils._run_report import RunReportError, build
+from ansible_collections.runbook.ops.plugins.module_utils._run_report import build
+from ansible_collections.runbook.ops.plugins.module_utils._run_report_common import RunReportError
 
 
 def main() -> None:

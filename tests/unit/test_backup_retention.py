@@ -235,7 +235,7 @@ def test_clock_properties(items, current_index, current_verified, current_comple
 
 
 def test_run_report_files_use_the_same_engine(tmp_path):
-    from ansible_collections.runbook.ops.plugins.module_utils import _run_report as R
+    from ansible_collections.runbook.ops.plugins.module_utils import _run_report_files as F
 
     now = B.utcnow()
 
@@ -244,11 +244,11 @@ def test_run_report_files_use_the_same_engine(tmp_path):
 
     future, old1, old2, new = st_(365), st_(-2), st_(-1), st_(0)
     for s in (future, old1, old2):
-        for p in R.run_report_paths(str(tmp_path), "weekly", s):
+        for p in F.run_report_paths(str(tmp_path), "weekly", s):
             open(p, "w").close()
-    doomed = R.plan_retention(str(tmp_path), "weekly", 1, new)
+    doomed = F.plan_report_retention(str(tmp_path), "weekly", 1, new)
     assert sorted(os.path.basename(p) for p in doomed) == sorted(
-        os.path.basename(p) for s in (old1, old2) for p in R.run_report_paths(str(tmp_path), "weekly", s))
+        os.path.basename(p) for s in (old1, old2) for p in F.run_report_paths(str(tmp_path), "weekly", s))
     # without the new run's stamp the newest trustworthy run is kept, the future one too
-    doomed = R.plan_retention(str(tmp_path), "weekly", 1)
-    assert {os.path.basename(p) for p in doomed} == {os.path.basename(p) for p in R.run_report_paths(str(tmp_path), "weekly", old1)}
+    doomed = F.plan_report_retention(str(tmp_path), "weekly", 1)
+    assert {os.path.basename(p) for p in doomed} == {os.path.basename(p) for p in F.run_report_paths(str(tmp_path), "weekly", old1)}

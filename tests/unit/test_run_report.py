@@ -12,6 +12,14 @@ import pytest
 
 from ansible_collections.runbook.ops.plugins.module_utils import _backup as B
 from ansible_collections.runbook.ops.plugins.module_utils import _run_report as R
+from ansible_collections.runbook.ops.plugins.module_utils import _run_report_common as C
+from ansible_collections.runbook.ops.plugins.module_utils import _run_report_dataloss as DL
+from ansible_collections.runbook.ops.plugins.module_utils import _run_report_files as F
+from ansible_collections.runbook.ops.plugins.module_utils import _run_report_html as H
+from ansible_collections.runbook.ops.plugins.module_utils import _run_report_merge as M
+from ansible_collections.runbook.ops.plugins.module_utils import _run_report_metrics as PM
+from ansible_collections.runbook.ops.plugins.module_utils import _run_report_read as RD
+from ansible_collections.runbook.ops.plugins.module_utils import _run_report_redact as RX
 
 EVIL = '<script>alert("x")</script>'
 EVIL_IMG = "<img src=http://203.0.113.7/x onerror=alert(1)>"
@@ -77,9 +85,9 @@ def parse_html(text):
 # merge
 # ---------------------------------------------------------------------------
 def test_worst_status():
-    assert R.worst() == "ok"
-    assert R.worst("ok", "warning", None) == "warning"
-    assert R.worst("warning", "critical", "ok") == "critical"
+    assert C.worst() == "ok"
+    assert C.worst("ok", "warning", None) == "warning"
+    assert C.worst("warning", "critical", "ok") == "critical"
 
 
 def test_merge_collects_probes_vacuum_and_status_per_host():
@@ -90,8 +98,8 @@ def test_merge_collects_probes_vacuum_and_status_per_host():
                                                      table("users", 10, 10, changed=False, skip_reason="below_threshold")),
                                     "report": None, "activity": None, "retention": []}),
     ]
-    rep = R.merge(reports, "weekly", "20261124T020000Z")
-    assert rep["format"] == R.RUN_REPORT_FORMAT and rep["version"] == R.RUN_REPORT_VERSION
+    rep = M.merge(reports, "weekly", "20261124T020000Z")
+    assert rep["format"] == M.RUN_REPORT_FORMAT and rep["version"] == M.RUN_REPORT_VERSION
     assert [h["host"] for h in rep["hosts"]] == ["web1", "db1"]  # the worst first
     assert {h["host"]: h["status"] for h in rep["hosts"]} == {"db1": "ok", "web1": "warning"}
     assert rep["status"] == "warning"
@@ -114,7 +122,7 @@ def test_merge_marks_failed_steps_and_failed_verification_critical():
     reports = [host_report("db1", pg_backup={"backup": backup, "restore": None, "drill": None}),
                host_report("cache1", redis={"maintenance": {"failed": True, "msg": "cannot connect to Redis"},
                                             "purges": [], "backup": None})]
-    rep = R.merge(reports, "backup", "20261124T020000Z")
+    rep = M.merge(reports, "backup", "20261124T020000Z")
     assert {h["host"]: h["status"] for h in rep["hosts"]} == {"cache1": "critical", "db1": "critical"}
     messages = {(p["host"], p["where"]): p["message"] for p in rep["problems"]}
     assert messages[("db1", "backup shop")] == "verification failed: pg_restore --list failed"
@@ -127,36 +135,36 @@ def test_merge_redis_purges_per_pattern_and_check_mode():
     purge = {"item": {"patterns": ["cache:*", "tmp:*"]}, "patterns": [
         {"pattern": "cache:*", "matched": 5, "deleted": 0}, {"pattern": "tmp:*", "matched": 2, "deleted": 0}],
         "matched": 7, "deleted": 0, "used_memory_before": 2000, "used_memory_after": 2000}
-    rep = R.merge([host_report("cache1", check_mode=True, redis={"maintenance": None, "purges": [purge], "backup": None})],
+    rep = M.merge([host_report("cache1", check_mode=True, redis={"maintenance": None, "purges": [purge], "backup": None})],
                   "weekly", "20261124T020000Z")
     assert rep["check_mode"] is True
     assert [(p["pattern"], p["matched"]) for p in rep["redis"]["purges"]] == [("cache:*", 5), ("tmp:*", 2)]
-    samples = R.metric_samples(rep)["runbook_redis_purged_keys"]
+    samples = PM.metric_samples(rep)["runbook_redis_purged_keys"]
     assert sorted((s[0]["pattern"], s[1]) for s in samples) == [("cache:*", 5.0), ("tmp:*", 2.0)]
 
 
 def test_merge_rejects_a_bad_stamp():
-    with pytest.raises(R.RunReportError, match="stamp"):
-        R.merge([], "daily", "yesterday")
+    with pytest.raises(C.RunReportError, match="stamp"):
+        M.merge([], "daily", "yesterday")
 
 
 def test_load_host_report_names_the_file_and_the_problem(tmp_path):
     bad = tmp_path / "x.json"
     bad.write_text("{not json")
-    with pytest.raises(R.RunReportError, match=r"x\.json is not valid JSON"):
-        R.load_host_report(str(bad))
+    with pytest.raises(C.RunReportError, match=r"x\.json is not valid JSON"):
+        RD.load_host_report(str(bad))
     bad.write_text(json.dumps({"host": "a"}))
-    with pytest.raises(R.RunReportError, match="not a per-host report"):
-        R.load_host_report(str(bad))
-    with pytest.raises(R.RunReportError, match="cannot read"):
-        R.load_host_report(str(tmp_path / "missing.json"))
+    with pytest.raises(C.RunReportError, match="not a per-host report"):
+        RD.load_host_report(str(bad))
+    with pytest.raises(C.RunReportError, match="cannot read"):
+        RD.load_host_report(str(tmp_path / "missing.json"))
 
 
 # ---------------------------------------------------------------------------
 # HTML and escaping
 # ---------------------------------------------------------------------------
 def evil_report():
-    return R.merge([host_report(
+    return M.merge([host_report(
         EVIL_IMG,
         health=health(probe(EVIL, "critical", 3.0)),
         pg_maintenance={"vacuum": vacuum(table(EVIL, 500, 0)), "activity": None, "retention": [],
@@ -175,7 +183,7 @@ def evil_report():
 def test_html_escapes_every_host_value():
     rep = evil_report()
     rep["backup_history"] = [dict(history(EVIL), host=EVIL_IMG)]
-    page = R.render_html(rep, "weekly-20261124T020000Z.json")
+    page = H.render_html(rep, "weekly-20261124T020000Z.json")
     parsed = parse_html(page)
     tags = [t for t, _attrs in parsed.tags]
     assert "script" not in tags and "img" not in tags
@@ -186,7 +194,7 @@ def test_html_escapes_every_host_value():
 
 
 def test_html_has_every_section_and_fetches_nothing():
-    page = R.render_html(evil_report())
+    page = H.render_html(evil_report())
     parsed = parse_html(page)
     ids = {a.get("id") for _tag, a in parsed.tags}
     for section in ("summary", "hosts", "problems", "probes", "vacuum", "pg-report", "backups", "retention", "redis",
@@ -205,12 +213,12 @@ def test_html_has_every_section_and_fetches_nothing():
 
 
 def test_charts_plot_history_and_current_sizes():
-    rep = R.merge([host_report("db1", pg_maintenance={"report": {"databases": [{"database": "shop", "size_bytes": 9000}]},
+    rep = M.merge([host_report("db1", pg_maintenance={"report": {"databases": [{"database": "shop", "size_bytes": 9000}]},
                                                       "vacuum": None, "activity": None, "retention": []})],
                   "monthly", "20261124T020000Z")
     rep["backup_history"] = [dict(history(when="2026-11-22T02:00:00.000000Z", size=1000, database_size=5000), host="db1"),
                              dict(history(when="2026-11-23T02:00:00.000000Z", size=1500, database_size=7000), host="db1")]
-    svg = R.render_html(rep)
+    svg = H.render_html(rep)
     db_chart = svg.split('id="chart-database-sizes"')[1].split("</figure>")[0]
     # two manifest points plus the size pg_report measured in this run
     assert db_chart.count("<circle") == 3
@@ -268,7 +276,7 @@ def test_metrics_are_valid_exposition_format_with_escaped_labels():
         dict(history(when="2026-11-23T02:00:00.000000Z", size=1500), host="db1"),
         dict(history(when="2026-11-24T01:00:00.000000Z", size=1700, verified="failed"), host="db1"),
     ]
-    text = R.render_metrics(rep)
+    text = PM.render_metrics(rep)
     series = parse_exposition(text)
     labels = dict(schedule="weekly", host="db1", kind="postgres", name="shop")
     key = tuple(sorted(labels.items()))
@@ -298,7 +306,7 @@ def test_strict_parser_rejects_malformed_exposition():
 def test_write_atomic_replaces_and_leaves_no_temporary_file(tmp_path):
     target = tmp_path / "m.prom"
     target.write_text("old\n")
-    R.write_atomic(str(target), "new\n", 0o644)
+    F.write_atomic(str(target), "new\n", 0o644)
     assert target.read_text() == "new\n"
     assert oct(target.stat().st_mode & 0o777) == "0o644"
     assert sorted(os.listdir(tmp_path)) == ["m.prom"]
@@ -308,7 +316,7 @@ def test_write_atomic_keeps_the_old_file_when_writing_fails(tmp_path):
     target = tmp_path / "m.prom"
     target.write_text("old\n")
     with pytest.raises(TypeError):
-        R.write_atomic(str(target), None)  # type: ignore[arg-type]
+        F.write_atomic(str(target), None)  # type: ignore[arg-type]
     assert target.read_text() == "old\n"
     assert sorted(os.listdir(tmp_path)) == ["m.prom"]
 
@@ -346,9 +354,9 @@ def test_build_in_check_mode_writes_nothing(tmp_path):
 
 
 def test_build_rejects_bad_options(tmp_path):
-    with pytest.raises(R.RunReportError, match="name"):
+    with pytest.raises(C.RunReportError, match="name"):
         R.build(str(tmp_path), "../x", "20261120T020000Z", [])
-    with pytest.raises(R.RunReportError, match="keep_last"):
+    with pytest.raises(C.RunReportError, match="keep_last"):
         R.build(str(tmp_path), "daily", "20261120T020000Z", [], keep_last=-1)
 
 
@@ -363,7 +371,7 @@ def test_backup_history_reads_the_manifests_with_the_backup_layer(tmp_path):
         B.set_verification(manifest, "list", i != 1)
         B.write_manifest(B.manifest_path_for(str(final)), manifest)
     (tmp_path / "foreign.manifest.json").write_text("{}")
-    out = R.backup_history([str(tmp_path), str(tmp_path / "missing")], limit=2)
+    out = RD.backup_history([str(tmp_path), str(tmp_path / "missing")], limit=2)
     assert [(e["size"], e["verified"], e["database_size"]) for e in out] == [(20, "failed", 1001), (30, "passed", 1002)]
     assert out[0]["complete"] is True and out[0]["duration_seconds"] == 2.0
 
@@ -380,7 +388,7 @@ def test_backup_history_never_takes_a_future_dated_backup_as_the_newest(tmp_path
                                   B.file_entries(str(final), str(tmp_path)), {"row_counts": {"public.t": len(label)}})
         B.set_verification(manifest, "list", True)
         B.write_manifest(B.manifest_path_for(str(final)), manifest)
-    out = R.backup_history([str(tmp_path)])
+    out = RD.backup_history([str(tmp_path)])
     assert [e["future"] for e in out] == [False, False, True]
     assert [e["row_counts"] for e in out] == [{"public.t": 6}, {"public.t": 3}, None]
 
@@ -390,12 +398,12 @@ def test_merge_restore_and_drill_differences_are_critical():
                "backup": "/b/shop-x.dump", "tables_compared": 3, "row_count_differences": [{"table": "public.t"}]}
     drill = {"item": {"database": "shop"}, "changed": True, "target_database": "shop_drill",
              "row_count_differences": []}
-    rep = R.merge([host_report("db1", pg_backup={"backup": None, "restore": restore, "drill": [drill]})],
+    rep = M.merge([host_report("db1", pg_backup={"backup": None, "restore": restore, "drill": [drill]})],
                   "restore", "20261124T020000Z")
     assert rep["restores"][0]["database"] == "shop" and rep["restores"][0]["differences"] == 1
     assert rep["drills"] == [{"host": "db1", "database": "shop_drill", "differences": 0, "changed": True}]
     assert rep["status"] == "critical" and rep["problems"][0]["where"] == "restore"
-    page = R.render_html(rep)
+    page = H.render_html(rep)
     assert "Restores" in page and "shop_restored" in page and "Disaster-recovery drills" in page
 
 
@@ -411,7 +419,7 @@ def test_every_host_of_the_run_is_reported_with_its_outcome_worst_first():
         "db3": {"outcome": "failed", "failures": [
             {"play": "Backup", "role": "runbook.ops.pg_backup", "task": "Back up", "message": "disk full"}]},
     }, "stopped": {"play": "Roll", "serial": True, "failed": ["db2"], "not_reached": ["web1"]}, "duration_seconds": 3}
-    rep = R.merge([host_report("db1", health=health(probe("pg")))], "daily", "20261124T020000Z", run=run)
+    rep = M.merge([host_report("db1", health=health(probe("pg")))], "daily", "20261124T020000Z", run=run)
     assert [(h["host"], h["outcome"], h["status"]) for h in rep["hosts"]] == [
         ("db3", "failed", "critical"), ("db2", "unreachable", "critical"), ("web1", "not_reached", "warning"),
         ("db1", "changed", "ok")]
@@ -419,12 +427,12 @@ def test_every_host_of_the_run_is_reported_with_its_outcome_worst_first():
     assert {"host": "db3", "where": "Backup / runbook.ops.pg_backup / Back up", "severity": "critical",
             "message": "disk full"} in rep["problems"]
     assert rep["problems"][0]["severity"] == "critical"
-    metrics = parse_exposition(R.render_metrics(rep))
+    metrics = parse_exposition(PM.render_metrics(rep))
     assert metrics[("runbook_host_unreachable", (("host", "db2"), ("schedule", "daily")))] == 1
     assert metrics[("runbook_host_unreachable", (("host", "db3"), ("schedule", "daily")))] == 0
     assert metrics[("runbook_host_outcome", (("host", "web1"), ("outcome", "not_reached"), ("schedule", "daily")))] == 1
     assert metrics[("runbook_run_duration_seconds", (("schedule", "daily"),))] == 3
-    page = R.render_html(rep)
+    page = H.render_html(rep)
     assert page.index("db3") < page.index("db1") and "Not reached (not updated): web1" in page
     summary = R.summary(rep)
     assert summary["failed_hosts"] == ["db3", "db2"] and summary["not_reached"] == ["web1"]
@@ -433,7 +441,7 @@ def test_every_host_of_the_run_is_reported_with_its_outcome_worst_first():
 def test_a_rescued_failure_is_a_warning_not_a_failed_host():
     run = {"hosts": {"app1": {"outcome": "ok", "failures": [
         {"play": "Up", "role": "r", "task": "t", "message": "retried", "rescued": True}]}}}
-    rep = R.merge([], "upgrade", "20261124T020000Z", run=run)
+    rep = M.merge([], "upgrade", "20261124T020000Z", run=run)
     assert rep["hosts"][0]["status"] == "warning" and rep["problems"][0]["message"] == "rescued: retried"
 
 
@@ -446,11 +454,11 @@ def test_a_rescued_failure_is_a_warning_not_a_failed_host():
     ("nothing secret here", ("abc",), "nothing secret here"),
 ])
 def test_redact(text, secrets, expected):
-    assert R.redact(text, secrets) == expected
+    assert RX.redact(text, secrets) == expected
 
 
 def _loss_report(prev_rows, new_rows, prev_size=1000, new_size=1000):
-    rep = R.merge([host_report("db1", pg_backup={"backup": {"backups": [
+    rep = M.merge([host_report("db1", pg_backup={"backup": {"backups": [
         {"name": "shop", "path": "/b/shop-new.dump", "size": new_size, "verified": "passed"}]}})],
         "backup", "20261124T020000Z")
     old = dict(history(when="2026-11-22T02:00:00.000000Z", size=prev_size), row_counts=prev_rows, host="db1")
@@ -464,36 +472,36 @@ def _loss_report(prev_rows, new_rows, prev_size=1000, new_size=1000):
 def test_data_loss_compares_with_the_previous_verified_backup():
     rep = _loss_report({"public.orders": 1204331, 'a."b.c"': 10, "public.gone": 5, "public.grew": 3},
                        {"public.orders": 80112, 'a."b.c"': 9, "public.grew": 30}, prev_size=10000, new_size=4000)
-    warnings = R.data_loss(rep)
+    warnings = DL.data_loss(rep)
     assert [w["message"] for w in warnings] == [
         "backup size: 9.8 KiB -> 3.9 KiB (-60%) since the backup of 2026-11-22",
         "public.gone: 5 rows -> table missing since the backup of 2026-11-22",
         "public.orders: 1,204,331 -> 80,112 rows (-93%) since the backup of 2026-11-22",
     ]
-    assert R.data_loss(rep, rows_share=0.95, size_share=0.7) == [warnings[1]]
+    assert DL.data_loss(rep, rows_share=0.95, size_share=0.7) == [warnings[1]]
 
 
 def test_no_data_loss_warning_when_tables_grow_or_without_an_earlier_backup():
-    assert R.data_loss(_loss_report({"public.orders": 10}, {"public.orders": 11})) == []
+    assert DL.data_loss(_loss_report({"public.orders": 10}, {"public.orders": 11})) == []
     rep = _loss_report({"public.orders": 10}, {"public.orders": 1})
     rep["backup_history"] = rep["backup_history"][2:]
-    assert R.data_loss(rep) == []
+    assert DL.data_loss(rep) == []
 
 
 def test_backup_series_remember_last_success_and_failure(tmp_path):
-    rep = R.merge([], "daily", "20261124T020000Z", generated_at=dt.datetime(2026, 11, 24, 2, tzinfo=dt.timezone.utc))
+    rep = M.merge([], "daily", "20261124T020000Z", generated_at=dt.datetime(2026, 11, 24, 2, tzinfo=dt.timezone.utc))
     rep["backup_history"] = [dict(history(), host="db1")]
-    first = R.update_backup_series(str(tmp_path), rep)
+    first = F.update_backup_series(str(tmp_path), rep)
     assert first == [{"host": "db1", "kind": "postgres", "name": "shop", "last_success": "2026-11-23T02:00:00.000000Z",
                       "last_failure": None, "last_failure_message": None}]
     # next run: db1 failed before reading its manifests; its last success is kept
     rep["backup_history"] = []
-    second = R.update_backup_series(str(tmp_path), rep, [{"host": "db1", "kind": "postgres", "name": "shop",
+    second = F.update_backup_series(str(tmp_path), rep, [{"host": "db1", "kind": "postgres", "name": "shop",
                                                          "message": "password=x refused"}])
     assert second[0]["last_success"] == "2026-11-23T02:00:00.000000Z"
     assert second[0]["last_failure"] == rep["generated_at"] and "x refused" not in second[0]["last_failure_message"]
     rep["backup_series"] = second
-    metrics = parse_exposition(R.render_metrics(rep))
+    metrics = parse_exposition(PM.render_metrics(rep))
     key = (("host", "db1"), ("kind", "postgres"), ("name", "shop"), ("schedule", "daily"))
     utc = dt.timezone.utc
     assert metrics[("runbook_backup_last_failure_timestamp_seconds", key)] == dt.datetime(2026, 11, 24, 2, tzinfo=utc).timestamp()
@@ -506,28 +514,28 @@ def test_offsite_copies_are_shown_and_verified_ones_are_metrics():
          "verified": True, "copied_at": "2026-11-24T02:10:00Z", "status": "copied", "msg": ""},
         {"kind": "postgres", "name": "shop", "backup": "/b/x.dump", "destination": 'ssh://b1/"x"', "size": 10,
          "verified": False, "copied_at": "2026-11-24T02:10:00Z", "status": "failed", "msg": "no space"}]}
-    rep = R.merge([host_report("db1", backup_copy=[copies])], "backup", "20261124T020000Z")
+    rep = M.merge([host_report("db1", backup_copy=[copies])], "backup", "20261124T020000Z")
     assert len(rep["offsite"]) == 2 and rep["hosts"][0]["status"] == "critical"
-    text = R.render_metrics(rep)
+    text = PM.render_metrics(rep)
     metrics = parse_exposition(text)
     key = (("destination", "s3://bucket/db"), ("host", "db1"), ("kind", "postgres"), ("name", "shop"),
            ("schedule", "backup"))
     copied = dt.datetime(2026, 11, 24, 2, 10, tzinfo=dt.timezone.utc).timestamp()
     assert metrics[("runbook_backup_offsite_last_verified_timestamp_seconds", key)] == copied
     assert "ssh://b1" not in text
-    assert "no space" in R.render_html(rep)
-    assert R.merge([host_report("db1", backup_copy=None)], "backup", "20261124T020000Z")["offsite"] == []
+    assert "no space" in H.render_html(rep)
+    assert M.merge([host_report("db1", backup_copy=None)], "backup", "20261124T020000Z")["offsite"] == []
     # the same result registered and kept as the role's fact: each copy once
-    both = R.merge([host_report("db1", backup_copy=[copies], pg_backup_copy=copies)], "backup", "20261124T020000Z")
+    both = M.merge([host_report("db1", backup_copy=[copies], pg_backup_copy=copies)], "backup", "20261124T020000Z")
     assert len(both["offsite"]) == 2
 
 
 def test_header_counts_agree_with_the_vacuum_table():
     analyzed = dict(table("c", 5, 5), action="analyze")
-    rep = R.merge([host_report("db1", pg_maintenance={"vacuum": vacuum(table("a", 10, 0), table("b", 20, 0), analyzed),
+    rep = M.merge([host_report("db1", pg_maintenance={"vacuum": vacuum(table("a", 10, 0), table("b", 20, 0), analyzed),
                                                       "report": None, "activity": None, "retention": []})],
                   "weekly", "20261124T020000Z")
-    page = R.render_html(rep)
+    page = H.render_html(rep)
     assert "Tables vacuumed<b>2</b>" in page and "Tables analyzed only<b>1</b>" in page
     rows = page.split('id="vacuum"')[1].split("</section>")[0]
     assert rows.count("<td>vacuum_analyze</td>") == 2 and rows.count("<td>analyze</td>") == 1
