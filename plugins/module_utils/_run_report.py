@@ -37,7 +37,7 @@ from ansible_collections.runbook.ops.plugins.module_utils._run_report_common imp
     STATUSES, RunReportError, _dict, _list, parse_stamp,
 )
 from ansible_collections.runbook.ops.plugins.module_utils._run_report_files import (
-    plan_report_retention, run_report_paths, update_backup_series, write_atomic,
+    metrics_file, plan_report_retention, remove_files, run_report_paths, update_backup_series, write_atomic,
 )
 from ansible_collections.runbook.ops.plugins.module_utils._run_report_html import render_html
 from ansible_collections.runbook.ops.plugins.module_utils._run_report_merge import merge
@@ -75,6 +75,20 @@ def summary(report: dict, paths: dict | None = None) -> dict:
     })
 
 
+def check_name(schedule: str) -> None:
+    """The report's name goes into file names: a simple name only."""
+    if not re.match(r"^[A-Za-z0-9_.-]+$", schedule or ""):
+        raise RunReportError(f"name: {schedule!r} must be a simple name (letters, digits, '.', '_', '-')")
+
+
+def write_files(report: dict, json_path: str, html_path: str, metrics_path: str | None) -> None:
+    """The run report as JSON and HTML, and as metrics when there is a metrics path."""
+    write_atomic(json_path, json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
+    write_atomic(html_path, render_html(report, os.path.basename(json_path)))
+    if metrics_path:
+        write_atomic(metrics_path, render_metrics(report), 0o644)
+
+
 def build_run(report_dir: str, schedule: str, stamp: str, host_reports: t.Sequence[dict], run: dict,
               metrics_dir: str | None = None, keep_last: int = 0, thresholds: dict | None = None,
               now: _dt.datetime | None = None) -> dict:
@@ -82,25 +96,17 @@ def build_run(report_dir: str, schedule: str, stamp: str, host_reports: t.Sequen
 
     ``run`` is described in :func:`merge`; ``run["backup_failures"]`` feeds :func:`update_backup_series`.
     """
-    if not re.match(r"^[A-Za-z0-9_.-]+$", schedule or ""):
-        raise RunReportError(f"name: {schedule!r} must be a simple name (letters, digits, '.', '_', '-')")
+    check_name(schedule)
     report = merge(host_reports, schedule, stamp, now, run, thresholds)
     json_path, html_path = run_report_paths(report_dir, schedule, stamp)
-    metrics_path = os.path.join(metrics_dir, f"runbook_{schedule}.prom") if metrics_dir else None
+    metrics_path = metrics_file(metrics_dir, schedule)
     for directory in (report_dir, metrics_dir):
         if directory:
             os.makedirs(directory, exist_ok=True)
     report["backup_series"] = update_backup_series(report_dir, report, _list(run.get("backup_failures")))
-    write_atomic(json_path, json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
-    write_atomic(html_path, render_html(report, os.path.basename(json_path)))
-    if metrics_path:
-        write_atomic(metrics_path, render_metrics(report), 0o644)
+    write_files(report, json_path, html_path, metrics_path)
     deleted = [p for p in plan_report_retention(report_dir, schedule, keep_last, stamp) if p not in (json_path, html_path)]
-    for p in deleted:
-        try:
-            os.unlink(p)
-        except FileNotFoundError:
-            pass
+    remove_files(deleted)
     paths = {"json": json_path, "html": html_path, "metrics": metrics_path, "deleted": deleted}
     return {"json_path": json_path, "html_path": html_path, "metrics_path": metrics_path,
             "url": "file://" + os.path.abspath(html_path), "status": report["status"], "deleted": deleted,
@@ -111,15 +117,14 @@ def build(report_dir: str, schedule: str, stamp: str, host_report_paths: t.Seque
           metrics_dir: str | None = None, keep_last: int = 0, check_mode: bool = False,
           now: _dt.datetime | None = None) -> dict:
     """Merge, render and write everything; the module's return value (without ``changed``)."""
-    if not re.match(r"^[A-Za-z0-9_.-]+$", schedule or ""):
-        raise RunReportError(f"name: {schedule!r} must be a simple name (letters, digits, '.', '_', '-')")
+    check_name(schedule)
     parse_stamp(stamp)
     if keep_last < 0:
         raise RunReportError(f"keep_last: must be 0 (keep all) or positive, got {keep_last}")
     reports = [load_host_report(p) for p in host_report_paths]
     report = merge(reports, schedule, stamp, now)
     json_path, html_path = run_report_paths(report_dir, schedule, stamp)
-    metrics_path = os.path.join(metrics_dir, f"runbook_{schedule}.prom") if metrics_dir else None
+    metrics_path = metrics_file(metrics_dir, schedule)
     if not check_mode:
         for directory, what in ((report_dir, "report_dir"), (metrics_dir, "metrics_dir")):
             if directory:
@@ -128,20 +133,13 @@ def build(report_dir: str, schedule: str, stamp: str, host_report_paths: t.Seque
                 except OSError as exc:
                     raise RunReportError(f"{what}: cannot create {directory}: {exc.strerror or exc}") from exc
         try:
-            write_atomic(json_path, json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
-            write_atomic(html_path, render_html(report, os.path.basename(json_path)))
-            if metrics_path:
-                write_atomic(metrics_path, render_metrics(report), 0o644)
+            write_files(report, json_path, html_path, metrics_path)
         except OSError as exc:
             raise RunReportError(f"cannot write the run report: {exc}") from exc
     doomed = [p for p in plan_report_retention(report_dir, schedule, keep_last, stamp)
               if p not in (json_path, html_path) and p not in host_report_paths]
     if not check_mode:
-        for p in doomed:
-            try:
-                os.unlink(p)
-            except FileNotFoundError:
-                pass
+        remove_files(doomed)
     paths = {"json": json_path, "html": html_path, "metrics": metrics_path}
     return {
         "json_path": json_path,

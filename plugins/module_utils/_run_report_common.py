@@ -74,6 +74,11 @@ def human_bytes(n: t.Any) -> str:
     return "-" if value is None else B.human_bytes(value)
 
 
+def good_backup(entry: dict) -> bool:
+    """A backup entry of the history that is complete and passed its verification (a success to count on)."""
+    return entry.get("verified") == B.VERIFY_PASSED and bool(entry.get("complete"))
+
+
 def _ts(text: t.Any) -> _dt.datetime | None:
     try:
         return B.parse_time(str(text))

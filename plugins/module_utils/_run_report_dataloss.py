@@ -10,7 +10,7 @@ import os
 import typing as t
 
 from ansible_collections.runbook.ops.plugins.module_utils import _backup as B
-from ansible_collections.runbook.ops.plugins.module_utils._run_report_common import _dict, _int, human_bytes
+from ansible_collections.runbook.ops.plugins.module_utils._run_report_common import _dict, _int, good_backup, human_bytes
 
 
 def _pct(before: float, after: float) -> str:
@@ -36,7 +36,7 @@ def data_loss(report: dict, rows_share: float = 0.5, size_share: float = 0.5) ->
         if new is None:
             continue
         older = [e for e in entries if str(e.get("finished_at")) < str(new.get("finished_at"))
-                 and e.get("verified") == B.VERIFY_PASSED and e.get("complete")]
+                 and good_backup(e)]
         if not older:
             continue
         prev = max(older, key=lambda e: str(e.get("finished_at")))

@@ -14,7 +14,7 @@ import typing as t
 
 from ansible_collections.runbook.ops.plugins.module_utils import _backup as B
 from ansible_collections.runbook.ops.plugins.module_utils._run_report_common import (
-    RunReportError, _dict, _list, parse_stamp,
+    RunReportError, _dict, _list, good_backup, parse_stamp,
 )
 from ansible_collections.runbook.ops.plugins.module_utils._run_report_redact import redact
 
@@ -41,6 +41,20 @@ def write_atomic(path: str, text: str, mode: int = 0o640) -> None:
 def run_report_paths(report_dir: str, schedule: str, stamp: str) -> tuple[str, str]:
     base = os.path.join(report_dir, f"{schedule}-{stamp}")
     return base + ".json", base + ".html"
+
+
+def metrics_file(metrics_dir: str | None, schedule: str) -> str | None:
+    """The schedule's Prometheus textfile in ``metrics_dir`` (None without a metrics directory)."""
+    return os.path.join(metrics_dir, f"runbook_{schedule}.prom") if metrics_dir else None
+
+
+def remove_files(paths: t.Iterable[str]) -> None:
+    """Delete ``paths``; one already gone is fine (removed by hand or by a run in parallel)."""
+    for p in paths:
+        try:
+            os.unlink(p)
+        except FileNotFoundError:
+            pass
 
 
 def run_stamps(report_dir: str, schedule: str) -> list[str]:
@@ -120,7 +134,7 @@ def update_backup_series(report_dir: str, report: dict, failures: t.Iterable[dic
                                                      "last_failure_message": None})
 
     for e in report["backup_history"]:
-        if e.get("verified") == B.VERIFY_PASSED and e.get("complete"):
+        if good_backup(e):
             x = entry(e["host"], str(e.get("kind")), str(e.get("name")))
             if str(e.get("finished_at")) > str(x["last_success"] or ""):
                 x["last_success"] = e.get("finished_at")

@@ -213,6 +213,13 @@ def _backup_entry(host: str, kind: str, backup: dict, check_mode: bool) -> dict:
     }
 
 
+def _would_create(host: str, kind: str, name: str, path: str, size: int | None) -> dict:
+    """A backup a check-mode run would make: no duration, checksum or verification yet."""
+    return {"host": host, "kind": kind, "name": name, "path": path, "size": size, "duration_seconds": None,
+            "sha256": None, "verified": "skipped", "verification_method": "", "verification_error": None,
+            "would_create": True}
+
+
 def _pg_backup(host: str, result: dict, check_mode: bool, out: dict, problems: list) -> None:
     backup = _dict(result.get("backup"))
     if backup and not _step_failed(problems, host, "pg_backup", backup):
@@ -226,10 +233,8 @@ def _pg_backup(host: str, result: dict, check_mode: bool, out: dict, problems: l
                          f"verification failed: {entry['verification_error'] or 'see the report'}")
         for w in _list(backup.get("would_create")):
             w = _dict(w)
-            out["backups"].append({"host": host, "kind": "postgres", "name": str(w.get("name") or w.get("database") or ""),
-                                   "path": str(w.get("path", "")), "size": _int(w.get("estimated_size") or w.get("size")),
-                                   "duration_seconds": None, "sha256": None, "verified": "skipped",
-                                   "verification_method": "", "verification_error": None, "would_create": True})
+            out["backups"].append(_would_create(host, "postgres", str(w.get("name") or w.get("database") or ""),
+                                                str(w.get("path", "")), _int(w.get("estimated_size") or w.get("size"))))
         _backup_retention(host, "postgres", backup.get("retention"), out)
     restore = _dict(result.get("restore"))
     if restore and not _step_failed(problems, host, "restore", restore):
@@ -285,10 +290,8 @@ def _redis(host: str, result: dict, check_mode: bool, out: dict, problems: list)
             if entry["verified"] == "failed":
                 _problem(problems, host, "redis backup", "critical", "verification failed")
         elif backup.get("would_create"):
-            out["backups"].append({"host": host, "kind": "redis", "name": str(backup.get("name") or "redis"),
-                                   "path": str(backup.get("would_create")), "size": None, "duration_seconds": None,
-                                   "sha256": None, "verified": "skipped", "verification_method": "",
-                                   "verification_error": None, "would_create": True})
+            out["backups"].append(_would_create(host, "redis", str(backup.get("name") or "redis"),
+                                                str(backup.get("would_create")), None))
         _backup_retention(host, "redis", {str(backup.get("name") or "redis"): _dict(backup.get("retention"))}, out)
 
 

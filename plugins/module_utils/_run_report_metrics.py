@@ -14,9 +14,8 @@ import math
 import re
 import typing as t
 
-from ansible_collections.runbook.ops.plugins.module_utils import _backup as B
 from ansible_collections.runbook.ops.plugins.module_utils._run_report_common import (
-    STATUS_VALUE, _dict, _list, _num, _ts, parse_stamp,
+    STATUS_VALUE, _dict, _list, _num, _ts, good_backup, parse_stamp,
 )
 
 
@@ -105,7 +104,7 @@ def metric_samples(report: dict) -> dict[str, list[tuple[dict, float]]]:
         labels = {"host": host, "kind": kind, "name": name}
         if entries:
             add("runbook_backups_on_disk", labels, len(entries))
-        good = [e for e in entries if e.get("verified") == B.VERIFY_PASSED and e.get("complete")]
+        good = [e for e in entries if good_backup(e)]
         newest = max(good, key=lambda e: str(e["finished_at"])) if good else None
         success = _ts(newest["finished_at"]) if newest else None
         remembered = _dict(state.get(key))

@@ -17,7 +17,7 @@ import os
 import typing as t
 
 from ansible_collections.runbook.ops.plugins.module_utils import _backup as B
-from ansible_collections.runbook.ops.plugins.module_utils._run_report_common import RunReportError, _dict, _int, _num
+from ansible_collections.runbook.ops.plugins.module_utils._run_report_common import RunReportError, _dict, _int, _num, good_backup
 
 
 HOST_REPORT_KEYS = ("schedule", "host", "stamp", "check_mode", "results")
@@ -87,7 +87,7 @@ def _keep_row_counts_for_comparison(entries: list[dict]) -> None:
     trusted = [e for e in entries if not e["future"]]
     keep = {id(trusted[-1])} if trusted else set()
     for e in reversed(trusted[:-1]):
-        if e["verified"] == B.VERIFY_PASSED and e["complete"]:
+        if good_backup(e):
             keep.add(id(e))
             break
     for e in entries:
