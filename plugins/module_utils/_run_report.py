@@ -94,7 +94,8 @@ def build_run(report_dir: str, schedule: str, stamp: str, host_reports: t.Sequen
               now: _dt.datetime | None = None) -> dict:
     """What the callback plugin calls at the end of a run: merge, render, write, keep the last runs.
 
-    ``run`` is described in :func:`merge`; ``run["backup_failures"]`` feeds :func:`update_backup_series`.
+    ``run`` is described in :func:`_run_report_merge.merge`; ``run["backup_failures"]`` feeds
+    :func:`_run_report_files.update_backup_series`.
     """
     check_name(schedule)
     report = merge(host_reports, schedule, stamp, now, run, thresholds)

@@ -359,7 +359,7 @@ def empty_report(schedule: str, stamp: str) -> dict:
 def merge(host_reports: t.Sequence[dict], schedule: str, stamp: str,
           generated_at: _dt.datetime | None = None, run: dict | None = None,
           thresholds: dict | None = None) -> dict:
-    """The run report of ``host_reports`` (dicts from :func:`load_host_report`).
+    """The run report of ``host_reports`` (dicts from :func:`_run_report_read.load_host_report`).
 
     ``run`` is what the callback plugin saw: ``hosts`` (host -> ``outcome`` of :data:`OUTCOMES`,
     ``failures`` [{play, role, task, message}], ``reason``), ``started_at``, ``finished_at``,
