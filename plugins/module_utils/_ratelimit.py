@@ -72,6 +72,7 @@ class LimitedReader:
 
 
 def stream(src: t.BinaryIO, write: t.Callable[[bytes], t.Any], limiter: RateLimiter) -> tuple[int, str]:
+    """Copy ``src`` to ``write`` at the limiter's pace: (bytes copied, their sha256)."""
     digest = hashlib.sha256()
     size = 0
     while True:
