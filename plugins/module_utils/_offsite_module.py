@@ -22,7 +22,6 @@ def make_destination(opts: dict, timeout: float) -> Destination:
     return KINDS[opts["type"]](opts, timeout)
 
 
-
 def run_module(module, body: t.Callable[[Destination], dict]) -> t.NoReturn:
     """Build the destination, run ``body``, map errors to fail_json (never with credentials)."""
     from ansible.module_utils.basic import missing_required_lib  # pylint: disable=import-outside-toplevel

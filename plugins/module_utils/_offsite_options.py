@@ -7,8 +7,6 @@
 from __future__ import annotations
 
 
-
-
 def destination_spec() -> dict:
     return dict(
         destination=dict(

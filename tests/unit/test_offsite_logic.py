@@ -78,7 +78,7 @@ def test_rate_limiter_chunks():
 
 def test_urls_never_hold_credentials():
     s3 = S3Destination({"type": "s3", "bucket": "b", "prefix": "/p/q/", "access_key": "AKIDSECRET", "secret_key": "sekrit",
-                          "endpoint_url": "http://127.0.0.1:1", "region": "us-east-1", "sse": "AES256"}, 5)
+                       "endpoint_url": "http://127.0.0.1:1", "region": "us-east-1", "sse": "AES256"}, 5)
     assert s3.url == "s3://b/p/q" and s3.key("x") == "p/q/x" and s3.extra == {"ServerSideEncryption": "AES256"}
     ssh = SshDestination({"type": "ssh", "host": "backup1", "user": "backups", "port": 2222, "path": "/srv/b/"}, 5)
     assert ssh.url == "ssh://backups@backup1:2222/srv/b"
