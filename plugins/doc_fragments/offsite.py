@@ -7,7 +7,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # The off-host destination of backup_copy and backup_fetch (module_utils/_offsite.py).
+    # The off-host destination of backup_copy and backup_fetch (module_utils/_offsite_options.py).
     DOCUMENTATION = r"""
 options:
   destination:

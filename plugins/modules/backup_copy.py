@@ -147,7 +147,9 @@ retention_skipped:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils._offsite import copy_backups, destination_spec, run_module
+from ansible_collections.runbook.ops.plugins.module_utils._offsite_copy import copy_backups
+from ansible_collections.runbook.ops.plugins.module_utils._offsite_module import run_module
+from ansible_collections.runbook.ops.plugins.module_utils._offsite_options import destination_spec
 
 
 def main() -> None:

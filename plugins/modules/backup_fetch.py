@@ -131,7 +131,9 @@ fetched:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils._offsite import destination_spec, fetch_backup, run_module
+from ansible_collections.runbook.ops.plugins.module_utils._offsite_fetch import fetch_backup
+from ansible_collections.runbook.ops.plugins.module_utils._offsite_module import run_module
+from ansible_collections.runbook.ops.plugins.module_utils._offsite_options import destination_spec
 
 
 def main() -> None:

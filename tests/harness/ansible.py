@@ -137,3 +137,11 @@ def run_playbook(playbook: str | Path, extra_vars: dict | None = None, inventory
         argv += ["--tags", tags]
     proc = subprocess.run(argv, cwd=REPO, env=ansible_env(env), capture_output=True, text=True, timeout=timeout, check=False)
     return PlaybookResult(data=_parse_json_output(proc.stdout), rc=proc.returncode, stdout=proc.stdout, stderr=proc.stderr)
+
+
+def no_traceback(r) -> None:
+    """A failed module result that says what went wrong in words: no Python traceback, no MODULE FAILURE."""
+    assert "Traceback" not in r.get("msg", "")
+    # ansible-core 2.19 adds "(traceback unavailable)" to every fail_json without a traceback
+    assert r.get("exception", "(traceback unavailable)") == "(traceback unavailable)"
+    assert "MODULE FAILURE" not in r.get("msg", "")

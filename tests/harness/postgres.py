@@ -134,6 +134,12 @@ class PostgresServer:
             "login_db": database,
         }
 
+    def login(self) -> dict:
+        """The connection as the roles take it (runbook_pg_login): conn_args without a database."""
+        login = self.conn_args()
+        login.pop("login_db")
+        return login
+
     def dsn(self, database: str = "postgres", user: str = SUPERUSER) -> str:
         password = SUPERUSER_PASSWORD if user == SUPERUSER else APP_PASSWORD
         return f"host=127.0.0.1 port={self.port} user={user} password={password} dbname={database}"

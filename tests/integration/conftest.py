@@ -92,3 +92,9 @@ def sessions(pg):
         yield factory
     finally:
         factory.close_all()
+
+
+@pytest.fixture
+def backup_dir(tmp_path):
+    """A backup directory under the test's tmp_path, not made yet (the modules create it)."""
+    return str(tmp_path / "backups")

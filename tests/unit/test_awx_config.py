@@ -16,11 +16,11 @@ from pathlib import Path
 
 import ansible
 import jinja2
-import jinja2.sandbox
 import pytest
 import yaml
 from dateutil import rrule as rr
 from dateutil import tz
+from harness.awx import inject_extra_vars
 
 REPO = Path(__file__).resolve().parents[2]
 AWX = REPO / "awx"
@@ -245,20 +245,6 @@ def _doc_options(fragment: str) -> dict:
     return yaml.safe_load(doc)["options"]
 
 
-def _inject(credential_type: dict, inputs: dict) -> dict:
-    """Render the injector as AWX does: an immutable sandbox over the credential's inputs."""
-    env = jinja2.sandbox.ImmutableSandboxedEnvironment()
-
-    def build(node):
-        if isinstance(node, dict):
-            return {build(k): build(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [build(x) for x in node]
-        return env.from_string(node).render(**inputs)
-
-    return build(credential_type["injectors"]["extra_vars"])
-
-
 @pytest.mark.parametrize(("key", "fragment", "variable"), [("postgres", "postgres", "runbook_pg_login"),
                                                            ("redis", "redis", "runbook_redis_login")])
 def test_credential_types_inject_the_connection_options_of_the_modules(awx_vars, key, fragment, variable):
@@ -271,7 +257,7 @@ def test_credential_types_inject_the_connection_options_of_the_modules(awx_vars,
     options = _doc_options(fragment)
     # only the required inputs given: the defaults fill in
     minimal = {name: "x" for name in ctype["inputs"]["required"]}
-    injected = _inject(ctype, minimal)[variable]
+    injected = inject_extra_vars(ctype, minimal)[variable]
     assert set(injected) <= set(options), set(injected) - set(options)
     assert injected["login_host"] == "x" and int(injected["login_port"]) == options["login_port"]["default"]
     for field, value in injected.items():
@@ -280,7 +266,7 @@ def test_credential_types_inject_the_connection_options_of_the_modules(awx_vars,
     # every input reaches the modules
     full = {f: ("s3cr{{et" if f == "password" else "5433" if f == "port" else True if fields[f]["type"] == "boolean"
                 else fields[f].get("default", "v")) for f in fields}
-    injected = _inject(ctype, full)[variable]
+    injected = inject_extra_vars(ctype, full)[variable]
     assert injected["login_password"] == "s3cr{{et" and injected["login_port"] == "5433"
     for role in ("pg_maintenance", "pg_backup") if key == "postgres" else ("redis",):
         assert variable in (REPO / "roles" / role / "defaults" / "main.yml").read_text()

@@ -13,6 +13,7 @@ import threading
 import time
 
 import pytest
+from harness.procs import wait_gone
 
 from ansible_collections.runbook.ops.plugins.module_utils._deadline import (
     GRACE, Deadline, DeadlineExceeded, Watchdog, deadline_message,
@@ -102,14 +103,6 @@ def _blocked_check(p: dict, ctx) -> Outcome:
     return Outcome(message="not reached")
 
 
-def _gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().split(") ", 1)[1].startswith("Z")  # a zombie waiting for init is dead
-    except FileNotFoundError:
-        return True
-
-
 def test_an_attempt_that_ignores_its_deadline_is_killed_with_everything_it_started(tmp_path):
     from ansible_collections.runbook.ops.plugins.module_utils._probe_schema import COMMON_FIELDS, Field
 
@@ -128,10 +121,7 @@ def test_an_attempt_that_ignores_its_deadline_is_killed_with_everything_it_start
         assert stubborn.message == "did not finish (timed out): no complete answer within 0.5 s (deadline)"
         assert fine.status == OK
         grandchild = int(pidfile.read_text())
-        end = time.monotonic() + 10
-        while not _gone(grandchild) and time.monotonic() < end:
-            time.sleep(0.05)
-        assert _gone(grandchild), "the attempt's grandchild outlived run_probes"
+        assert wait_gone(grandchild), "the attempt's grandchild outlived run_probes"
     finally:
         del KINDS["stubborn"]
 
@@ -144,11 +134,8 @@ def test_a_finished_attempt_leaves_no_background_process(tmp_path):
               f"while [ ! -s {pidfile} ]; do sleep 0.05; done; echo started")
     (r,) = run_probes(validate_probes([{"name": "bg", "kind": "command", "argv": ["sh", "-c", script]}]))
     assert r.status == OK, r.message
-    end = time.monotonic() + 10
     pid = int(pidfile.read_text())
-    while not _gone(pid) and time.monotonic() < end:
-        time.sleep(0.05)
-    assert _gone(pid), "a process started by a command probe outlived run_probes"
+    assert wait_gone(pid), "a process started by a command probe outlived run_probes"
 
 
 def _lingering_check(p: dict, ctx) -> Outcome:
@@ -166,10 +153,7 @@ def test_an_answer_counts_when_it_is_complete_and_what_the_attempt_left_is_kille
         (r,) = run_probes(validate_probes([{"name": "l", "kind": "lingering", "path": str(pidfile), "timeout": 30}]))
         assert (r.status, r.message) == (OK, "answered")  # not held until the deadline by the open pipe
         pid = int(pidfile.read_text())
-        end = time.monotonic() + 10
-        while not _gone(pid) and time.monotonic() < end:
-            time.sleep(0.05)
-        assert _gone(pid)
+        assert wait_gone(pid)
     finally:
         del KINDS["lingering"]
 

@@ -9,6 +9,7 @@ import io
 import time
 
 import pytest
+from harness.procs import wait_gone
 
 from ansible_collections.runbook.ops.plugins.module_utils._runtime import Runtime, RuntimeFailure
 
@@ -18,21 +19,6 @@ class _Module:
 
     def get_bin_path(self, name):
         return None
-
-
-def _gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().split(") ", 1)[1].startswith("Z")
-    except FileNotFoundError:
-        return True
-
-
-def _wait_gone(pid: int) -> bool:
-    end = time.monotonic() + 10
-    while not _gone(pid) and time.monotonic() < end:
-        time.sleep(0.05)
-    return _gone(pid)
 
 
 @pytest.mark.parametrize("how", ["run", "run_to_file", "run_from_file"])
@@ -50,7 +36,7 @@ def test_a_command_past_its_deadline_is_killed_with_what_it_started(tmp_path, ho
         else:
             rt.run_from_file(["sh", "-c", script], io.BytesIO(b"data"), timeout=1)
     assert time.monotonic() - t0 < 1 + 10
-    assert _wait_gone(int(pidfile.read_text()))
+    assert wait_gone(int(pidfile.read_text()))
 
 
 def test_commands_within_their_deadline_are_unchanged():

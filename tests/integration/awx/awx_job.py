@@ -23,8 +23,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2.sandbox
 import yaml
+from harness.awx import inject_extra_vars
 
 REPO = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
@@ -83,16 +83,7 @@ def inject_credential(kind: str, inputs: dict) -> dict:
     """The extra variables AWX injects for a credential of runbook.ops' type `kind`
     (CredentialType.inject_credential: an immutable sandbox over the credential's inputs)."""
     ctype = {c["key"]: c for c in awx_settings()["runbook_awx_credential_types"]}[kind]
-    env = jinja2.sandbox.ImmutableSandboxedEnvironment()
-
-    def build(node):
-        if isinstance(node, dict):
-            return {build(k): build(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [build(x) for x in node]
-        return env.from_string(node).render(**inputs)
-
-    return build(ctype["injectors"]["extra_vars"])
+    return inject_extra_vars(ctype, inputs)
 
 
 def _awx_paths(project: Path, pdd: Path) -> dict:

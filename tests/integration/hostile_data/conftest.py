@@ -47,11 +47,6 @@ def fresh_db(pg):
 
 
 @pytest.fixture
-def backup_dir(tmp_path):
-    return str(tmp_path / "backups")
-
-
-@pytest.fixture
 def shift_manifest():
     """shift_manifest(path, days): move a manifest's dates ``days`` into the future (a wrong clock)."""
     return _shift_manifest

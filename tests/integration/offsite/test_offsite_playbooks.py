@@ -25,8 +25,7 @@ def test_backup_copy_then_restore_and_drill_from_the_copy(pg, redis_server, tmp_
     pg.psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
     pg.psql(f"CREATE DATABASE {DB}")
     pg.psql("CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 4321) g", database=DB)
-    login = pg.conn_args()
-    login.pop("login_db")
+    login = pg.login()
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     remote = tmp_path / "nfs" / "db1"
     inventory = {"all": {

@@ -120,15 +120,17 @@ def test_multipart_upload_with_bandwidth_limit_reader(tmp_path, moto, monkeypatc
     """Large files go up in parts; the rate-limited reader must hand boto3 whole parts (S3 refuses parts
     under 5 MiB). Run in-process against the emulator with a lower threshold, to keep the file small."""
     sys.path.insert(0, str(REPO / "collections"))
-    from ansible_collections.runbook.ops.plugins.module_utils import _offsite as O  # pylint: disable=import-outside-toplevel
+    # pylint: disable=import-outside-toplevel
+    from ansible_collections.runbook.ops.plugins.module_utils._dest_s3 import S3Destination
+    from ansible_collections.runbook.ops.plugins.module_utils._ratelimit import RateLimiter
 
-    monkeypatch.setattr(O.S3Destination, "multipart_threshold", 6 * 1024 * 1024)
-    monkeypatch.setattr(O.S3Destination, "multipart_chunksize", 5 * 1024 * 1024)
+    monkeypatch.setattr(S3Destination, "multipart_threshold", 6 * 1024 * 1024)
+    monkeypatch.setattr(S3Destination, "multipart_chunksize", 5 * 1024 * 1024)
     data = os.urandom(12 * 1024 * 1024 + 123)
     local = tmp_path / "big.bin"
     local.write_bytes(data)
-    dest = O.S3Destination(s3dest(moto, "multipart"), 30)
-    dest.upload(str(local), "big.bin", 0, O.RateLimiter(0))
+    dest = S3Destination(s3dest(moto, "multipart"), 30)
+    dest.upload(str(local), "big.bin", 0, RateLimiter(0))
     assert dest.sha256(["big.bin"]) == {"big.bin": hashlib.sha256(data).hexdigest()}
     head = moto.client().head_object(Bucket=BUCKET, Key="multipart/big.bin")
     assert head["ContentLength"] == len(data) and "-3" in head["ETag"]  # three parts

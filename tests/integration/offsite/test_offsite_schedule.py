@@ -25,8 +25,7 @@ def test_scheduled_runner_copies_after_the_backup(pg, tmp_path, ansible_playbook
     pg.psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
     pg.psql(f"CREATE DATABASE {DB}")
     pg.psql("CREATE TABLE t AS SELECT generate_series(1, 50) AS id", database=DB)
-    login = pg.conn_args()
-    login.pop("login_db")
+    login = pg.login()
     remote = tmp_path / "nfs"
     variables = {
         "ansible_python_interpreter": sys.executable, "runbook_pg_login": login, "runbook_databases": [DB],

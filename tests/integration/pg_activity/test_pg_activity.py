@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from harness.ansible import no_traceback
 from harness.net import free_port
 from integration.pg_report.pg_sessions import activity, wait_state
 
@@ -13,12 +14,6 @@ pytestmark = pytest.mark.integration
 
 def run(ansible_module, pg, check=False, conn=None, **args):
     return ansible_module("pg_activity", dict(conn or pg.conn_args(), **args), check=check)
-
-
-def no_traceback(r):
-    assert "Traceback" not in r.get("msg", "")
-    assert r.get("exception", "(traceback unavailable)") == "(traceback unavailable)"
-    assert "MODULE FAILURE" not in r.get("msg", "")
 
 
 def matched(r) -> dict:

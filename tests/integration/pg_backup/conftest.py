@@ -17,8 +17,3 @@ def backup_db(pg):
     name = make_db(pg)
     yield name
     pg.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture
-def backup_dir(tmp_path):
-    return str(tmp_path / "backups")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.ansible import ansible_core_version
+from harness.ansible import ansible_core_version, no_traceback
 from harness.net import free_port
 
 pytestmark = pytest.mark.integration
@@ -21,13 +21,6 @@ ALL_SECTIONS = {
 
 def run(ansible_module, pg, check=False, user="postgres", **args):
     return ansible_module("pg_report", dict(pg.conn_args(user=user), **args), check=check)
-
-
-def no_traceback(r):
-    assert "Traceback" not in r.get("msg", "")
-    # ansible-core 2.19 adds "(traceback unavailable)" to every fail_json without a traceback
-    assert r.get("exception", "(traceback unavailable)") == "(traceback unavailable)"
-    assert "MODULE FAILURE" not in r.get("msg", "")
 
 
 def by_table(rows):

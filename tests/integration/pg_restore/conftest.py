@@ -19,8 +19,3 @@ def restore_db(pg):
     yield name, made
     for db in made:
         pg.psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-
-
-@pytest.fixture
-def backup_dir(tmp_path):
-    return str(tmp_path / "backups")

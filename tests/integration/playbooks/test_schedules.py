@@ -36,8 +36,7 @@ def stack(pg, redis_server, tmp_path):
     old = logs / "app.log.7"
     old.write_text("x\n")
     os.utime(old, (time.time() - 60 * 86400,) * 2)
-    login = pg.conn_args()
-    login.pop("login_db")
+    login = pg.login()
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     inventory = {
         "all": {

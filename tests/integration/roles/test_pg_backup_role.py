@@ -34,8 +34,7 @@ def db(pg):
 
 
 def role_vars(pg, tmp_path, **extra):
-    login = pg.conn_args()
-    login.pop("login_db")
+    login = pg.login()
     values = {
         "ansible_python_interpreter": sys.executable,
         "runbook_pg_login": login,

@@ -38,8 +38,7 @@ def db(pg):
 
 
 def role_vars(pg, **extra):
-    login = pg.conn_args()
-    login.pop("login_db")
+    login = pg.login()
     values = {
         "ansible_python_interpreter": sys.executable,
         "pg_maintenance_login": login,

@@ -10,11 +10,9 @@ canary HTTP server started here), as an application could name them. The canary 
 request it receives, so a report that made the browser fetch anything would be caught."""
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import sys
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,45 +25,19 @@ _COLLECTIONS = str(Path(__file__).resolve().parents[3] / "collections")
 if _COLLECTIONS not in sys.path:
     sys.path.insert(0, _COLLECTIONS)
 
+from harness.http import Canary  # noqa: E402
 from rr_helpers import DB, EVIL_SCRIPT, PREFIX  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
 
 
-class _CanaryHandler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 (the name http.server calls)
-        self.server.requests.append(self.path)
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, format, *args):  # noqa: A002 (the base class's signature) pylint: disable=redefined-builtin
-        pass
-
-
-class Canary(http.server.ThreadingHTTPServer):
-    """An HTTP server on a free loopback port that records the path of every request."""
-
-    daemon_threads = True
-
-    def __init__(self):
-        self.requests: list[str] = []
-        super().__init__(("127.0.0.1", 0), _CanaryHandler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
 @pytest.fixture(scope="session")
 def canary():
     server = Canary()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
         yield server
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
 
 
 @dataclass
@@ -126,8 +98,7 @@ def demo_run(pg, redis_server, canary, tmp_path_factory, ansible_playbook_sessio
     client = redis_server.client()
     client.mset({f"{PREFIX}cache:{i}": "x" * 200 for i in range(3000)})
     client.mset({f"{PREFIX}session:{i}": "s" for i in range(50)})
-    login = pg.conn_args()
-    login.pop("login_db")
+    login = pg.login()
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     demo = DemoRun(base=base, inventory=str(base / "hosts.yml"), report_dir=base / "reports",
                    metrics_dir=base / "textfile", backup_dir=base / "backups", evil_img=evil_img)

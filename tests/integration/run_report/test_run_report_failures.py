@@ -46,8 +46,7 @@ def fleet(pg, redis_server, closed_port, tmp_path_factory):
     pg.psql(f"CREATE DATABASE {DB}")
     pg.psql("CREATE TABLE orders (id int PRIMARY KEY, note text);"
             " INSERT INTO orders SELECT g, 'n' || g FROM generate_series(1, 20000) g;", database=DB)
-    login = pg.conn_args()
-    login.pop("login_db")
+    login = pg.login()
     down = {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": closed_port,
             "ansible_user": "nobody", "ansible_ssh_common_args": "-o ConnectTimeout=5 -o BatchMode=yes"}
     common = {
