@@ -20,7 +20,8 @@ here, so every kind of backup gets the same guarantees:
   nested under the kind's key (``archive`` for ``files``; :func:`details_key`). It is written last, atomically.
 * **Retention.** :func:`plan_retention` decides what to keep and delete, with a
   reason for each backup - the one engine for pg, redis and file backups and
-  run_report's report files. Only complete, verified backups count; the newest
+  run_report's report files; :func:`apply_retention` carries a plan out (the
+  one place that deletes, for every backup kind). Only complete, verified backups count; the newest
   verified backup is never deleted; the backups made by this run (``current``)
   are never deleted; a backup dated more than :data:`CLOCK_SKEW_SECONDS` in the
   future never outranks them, is kept and warned about (naming its manifest);
@@ -763,6 +764,36 @@ def plan_retention(backups: t.Sequence[BackupRecord], keep_last: int | None = No
         else:
             decisions.append(RetentionDecision(rec, "keep", f"{state}: not counted toward retention, kept"))
     return RetentionPlan(decisions, warnings)
+
+
+def apply_retention(records: t.Sequence[BackupRecord], keep_last: int | None = None,
+                    max_age_days: float | None = None, *, prune_unverified: bool = False,
+                    current: t.Iterable[str] = (), check_mode: bool = False, now: _dt.datetime | None = None,
+                    delete: t.Callable[[BackupRecord], None] = delete_backup,
+                    warn: t.Callable[[str], None] | None = None,
+                    report: dict | None = None, deleted: list[str] | None = None) -> RetentionPlan:
+    """Plan retention over ``records`` (see :func:`plan_retention`) and carry it out.
+
+    The one place a plan is applied, for every backup kind on this host and for the copies at an
+    off-host destination: ``delete`` removes one backup (default :func:`delete_backup`; a destination
+    passes its own), and is not called in check mode. ``warn`` receives each warning (``module.warn``).
+    ``report`` (a dict of the run's result) receives ``keep``, ``delete`` and ``warnings`` before
+    anything is deleted, and ``deleted`` the path of each backup as it goes, so a failure part-way
+    still reports what was planned and what is already gone. Returns the plan.
+    """
+    plan = plan_retention(records, keep_last, max_age_days, now or utcnow(), prune_unverified, current=current)
+    if warn is not None:
+        for warning in plan.warnings:
+            warn(warning)
+    if report is not None:
+        report.update(keep=[d.as_dict() for d in plan.keep], delete=[d.as_dict() for d in plan.delete],
+                      warnings=plan.warnings)
+    for d in plan.delete:
+        if not check_mode:
+            delete(d.record)
+        if deleted is not None:
+            deleted.append(d.record.path)
+    return plan
 
 
 # ---------------------------------------------------------------------------

@@ -497,16 +497,7 @@ class BackupRun:
                                           verified=p["verify"] != "none", complete=True, path=final,
                                           manifest_path=B.manifest_path_for(final)))
             current.append(final)
-        plan = B.plan_retention(records, p["keep_last"], p["max_age_days"], B.utcnow(), p["prune_unverified"],
-                                current=current)
-        for warning in plan.warnings:
-            self.module.warn(warning)
-        self.result["retention"][name] = {
-            "keep": [d.as_dict() for d in plan.keep],
-            "delete": [d.as_dict() for d in plan.delete],
-            "warnings": plan.warnings,
-        }
-        for d in plan.delete:
-            if not self.check:
-                B.delete_backup(d.record)
-            self.result["deleted"].append(d.record.path)
+        self.result["retention"][name] = report = {}
+        B.apply_retention(records, p["keep_last"], p["max_age_days"], prune_unverified=p["prune_unverified"],
+                          current=current, check_mode=self.check, warn=self.module.warn, report=report,
+                          deleted=self.result["deleted"])
