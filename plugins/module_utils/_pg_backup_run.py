@@ -25,6 +25,7 @@ from ansible_collections.runbook.ops.plugins.module_utils._runtime import Runtim
 
 GLOBALS_NAME = ":globals:"
 
+
 class _Dump:
     """A pg_dump on the host writing one database into its partial file, with its row-count follower."""
 

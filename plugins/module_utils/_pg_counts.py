@@ -27,10 +27,10 @@ ORDER BY 1, 2
 """
 
 
-
 def archive_countable(fmt: str, compression: str) -> bool:
     """Whether rows can be counted in what pg_dump writes (see BackupRun._count_method)."""
     return (fmt == "custom" and compression == "gzip") or (fmt == "directory" and compression in ("gzip", "none"))
+
 
 def count_rows(conn) -> dict[str, int]:
     """Exact ``count(*)`` of every user table, keyed ``schema.table`` (quoted like psql when needed)."""

@@ -286,7 +286,10 @@ class PgTools:
         spec = compression if level is None else f"{compression}:{level}"
         return [f"--compress={spec}"]
 
+
 # -- shared by pg_backup and pg_restore ---------------------------------------------
+
+
 class LazyClient:
     """A psycopg client created (and psycopg imported) on first use; ``close()`` closes it if it was."""
 
@@ -303,8 +306,10 @@ class LazyClient:
         if self._client is not None:
             self._client.close()
 
+
 def raise_runtime(exc: RuntimeFailure) -> t.NoReturn:
     raise PostgresError(str(exc)) from exc
+
 
 def run_step(module, client, run, file_context: str) -> dict:
     """Run a BackupRun or RestoreRun and map its failures to fail_json.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from types import SimpleNamespace
 
 import pytest
 
@@ -36,28 +37,28 @@ def apply(directory, kind="postgres", **kwargs):
     kwargs.setdefault("now", NOW)
     plan = B.apply_retention(B.read_manifests(str(directory), kind, "db"), warn=warnings.append, report=report,
                              deleted=deleted, **kwargs)
-    return plan, report, deleted, warnings
+    return SimpleNamespace(plan=plan, report=report, deleted=deleted, warnings=warnings)
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_deletes_beyond_the_limits_and_reports_it(tmp_path, kind):
     paths = [make_backup(tmp_path, "db", age, kind=kind) for age in (0, 1, 2, 3)]
     other = make_backup(tmp_path, "other", 9, kind=kind)  # another series: never looked at
-    plan, report, deleted, warnings = apply(tmp_path, kind, keep_last=2)
+    r = apply(tmp_path, kind, keep_last=2)
     assert on_disk(*paths) == [True, True, False, False] and on_disk(other) == [True]
-    assert sorted(deleted) == sorted(paths[2:]) and warnings == []
-    assert [d["path"] for d in report["delete"]] == paths[2:]
-    assert [d["path"] for d in report["keep"]] == paths[:2] and report["warnings"] == []
-    assert [d.record.path for d in plan.delete] == paths[2:]
+    assert sorted(r.deleted) == sorted(paths[2:]) and r.warnings == []
+    assert [d["path"] for d in r.report["delete"]] == paths[2:]
+    assert [d["path"] for d in r.report["keep"]] == paths[:2] and r.report["warnings"] == []
+    assert [d.record.path for d in r.plan.delete] == paths[2:]
 
 
 def test_the_newest_verified_backup_is_never_deleted(tmp_path):
     old_good = make_backup(tmp_path, "db", 30)
     newer_bad = [make_backup(tmp_path, "db", age, verified=False) for age in (1, 2)]
-    _plan, report, deleted, _ = apply(tmp_path, keep_last=1, max_age_days=0, prune_unverified=True)
-    assert on_disk(old_good) == [True] and deleted == []
+    r = apply(tmp_path, keep_last=1, max_age_days=0, prune_unverified=True)
+    assert on_disk(old_good) == [True] and r.deleted == []
     assert on_disk(*newer_bad) == [True, True]  # newer than the newest verified: kept
-    assert "newest verified backup (always kept)" in next(d["reason"] for d in report["keep"] if d["path"] == old_good)
+    assert "newest verified backup (always kept)" in next(d["reason"] for d in r.report["keep"] if d["path"] == old_good)
 
 
 def test_the_backup_made_by_this_run_is_never_deleted(tmp_path):
@@ -65,41 +66,40 @@ def test_the_backup_made_by_this_run_is_never_deleted(tmp_path):
     mine = make_backup(tmp_path, "db", 1, verified=False)
     others = [make_backup(tmp_path, "db", age) for age in (0.5, 0.2)]
     for current in ([mine], [os.path.basename(mine)]):  # by path or by record id
-        _plan, report, deleted, _ = apply(tmp_path, keep_last=1, max_age_days=0, prune_unverified=True,
-                                          current=current, check_mode=True)
-        assert mine not in deleted
-        assert "made by this run" in next(d["reason"] for d in report["keep"] if d["path"] == mine)
-    _plan, _report, deleted, _ = apply(tmp_path, keep_last=1, max_age_days=0, prune_unverified=True, current=[mine])
-    assert on_disk(mine, *others) == [True, False, True] and deleted == [others[0]]
+        r = apply(tmp_path, keep_last=1, max_age_days=0, prune_unverified=True, current=current, check_mode=True)
+        assert mine not in r.deleted
+        assert "made by this run" in next(d["reason"] for d in r.report["keep"] if d["path"] == mine)
+    r = apply(tmp_path, keep_last=1, max_age_days=0, prune_unverified=True, current=[mine])
+    assert on_disk(mine, *others) == [True, False, True] and r.deleted == [others[0]]
 
 
 def test_a_future_dated_backup_does_not_outrank_now(tmp_path):
     ahead = make_backup(tmp_path, "db", -365)  # a year ahead: its clock lied
     older = make_backup(tmp_path, "db", 2)
     new = make_backup(tmp_path, "db", 0)
-    _plan, report, deleted, warnings = apply(tmp_path, keep_last=1, current=[new])
-    assert on_disk(ahead, older, new) == [True, False, True] and deleted == [older]
-    assert len(warnings) == 1 and B.manifest_path_for(ahead) in warnings[0] and "future" in warnings[0]
-    assert report["warnings"] == warnings
+    r = apply(tmp_path, keep_last=1, current=[new])
+    assert on_disk(ahead, older, new) == [True, False, True] and r.deleted == [older]
+    assert len(r.warnings) == 1 and B.manifest_path_for(ahead) in r.warnings[0] and "future" in r.warnings[0]
+    assert r.report["warnings"] == r.warnings
     # without this run's backup, the newest trustworthy one is kept, not outranked by the future one
-    _plan, _report, deleted, _ = apply(tmp_path, keep_last=1, max_age_days=0)
-    assert deleted == [] and on_disk(ahead, new) == [True, True]
+    r = apply(tmp_path, keep_last=1, max_age_days=0)
+    assert r.deleted == [] and on_disk(ahead, new) == [True, True]
 
 
 def test_check_mode_reports_and_deletes_nothing(tmp_path):
     paths = [make_backup(tmp_path, "db", age) for age in (0, 1, 2)]
     calls = []
-    plan, report, deleted, _ = apply(tmp_path, keep_last=1, check_mode=True, delete=calls.append)
+    r = apply(tmp_path, keep_last=1, check_mode=True, delete=calls.append)
     assert on_disk(*paths) == [True, True, True] and calls == []
-    assert deleted == paths[1:] and [d["path"] for d in report["delete"]] == paths[1:]
-    assert [d.record.path for d in plan.delete] == paths[1:]
+    assert r.deleted == paths[1:] and [d["path"] for d in r.report["delete"]] == paths[1:]
+    assert [d.record.path for d in r.plan.delete] == paths[1:]
 
 
 def test_a_destination_deletes_with_its_own_function(tmp_path):
     paths = [make_backup(tmp_path, "db", age) for age in (0, 1, 2)]
     gone = []
-    _plan, _report, deleted, _ = apply(tmp_path, keep_last=2, delete=lambda rec: gone.append(rec.id))
-    assert gone == [os.path.basename(paths[2])] and deleted == [paths[2]]
+    r = apply(tmp_path, keep_last=2, delete=lambda rec: gone.append(rec.id))
+    assert gone == [os.path.basename(paths[2])] and r.deleted == [paths[2]]
     assert on_disk(*paths) == [True, True, True]  # the default delete_backup was not used
 
 
@@ -117,13 +117,13 @@ def test_a_failure_part_way_still_reports_the_plan_and_what_is_gone(tmp_path):
         B.apply_retention(B.read_manifests(str(tmp_path), "postgres", "db"), 1, now=NOW, delete=delete,
                           report=report, deleted=deleted)
     assert [d["path"] for d in report["delete"]] == paths[1:]
-    assert deleted == [p for p in paths[1:3]] and on_disk(*paths) == [True, False, False, True]
+    assert deleted == paths[1:3] and on_disk(*paths) == [True, False, False, True]
 
 
 def test_no_limits_deletes_nothing_and_bad_limits_are_refused(tmp_path):
     paths = [make_backup(tmp_path, "db", age) for age in (0, 100)]
-    _plan, _report, deleted, _ = apply(tmp_path)
-    assert deleted == [] and on_disk(*paths) == [True, True]
+    r = apply(tmp_path)
+    assert r.deleted == [] and on_disk(*paths) == [True, True]
     for kwargs in ({"keep_last": 0}, {"max_age_days": -1}):
         with pytest.raises(ValueError):
             apply(tmp_path, **kwargs)
