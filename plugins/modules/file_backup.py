@@ -77,6 +77,26 @@ options:
       factor (C(0) disables the check).
     type: float
     default: 1.0
+"""
+
+EXAMPLES = r"""
+- name: Archive the application without dependencies and VCS data
+  runbook.ops.file_backup:
+    name: app
+    paths: [/srv/app]
+    exclude: [node_modules, .git, "*.pyc", __pycache__]
+    backup_dir: /var/backups/files
+    compression: zstd
+    keep_last: 14
+
+- name: Compose and environment files
+  runbook.ops.file_backup:
+    name: config
+    paths: [/srv/app/.env, /srv/app/compose.yaml]
+    backup_dir: /var/backups/files
+"""
+
+RETURN = r"""
 backup:
   description: The archive made (C(path), C(manifest), C(size), C(sha256), C(file_count), C(bytes), C(verified)).
   returned: when an archive was created

@@ -223,8 +223,8 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402  pylint: disa
 
 from ansible_collections.runbook.ops.plugins.module_utils._backup_options import backup_options_spec
 from ansible_collections.runbook.ops.plugins.module_utils._module_run import run_and_exit
-from ansible_collections.runbook.ops.plugins.module_utils._pg_conn import PostgresError
 from ansible_collections.runbook.ops.plugins.module_utils._pg_backup_run import BackupRun
+from ansible_collections.runbook.ops.plugins.module_utils._pg_conn import PostgresError
 from ansible_collections.runbook.ops.plugins.module_utils._pg_tools import (
     COMPRESSIONS, FORMATS, TOOL_MUTUALLY_EXCLUSIVE, LazyClient, run_step, tool_module_argument_spec,
 )
