@@ -509,24 +509,34 @@ def apply_retention(records: t.Sequence[BackupRecord], keep_last: int | None = N
                     current: t.Iterable[str] = (), check_mode: bool = False, now: _dt.datetime | None = None,
                     delete: t.Callable[[BackupRecord], None] = delete_backup,
                     warn: t.Callable[[str], None] | None = None,
+                    spare: t.Callable[[RetentionDecision], str | None] | None = None,
                     report: dict | None = None, deleted: list[str] | None = None) -> RetentionPlan:
     """Plan retention over ``records`` (see :func:`plan_retention`) and carry it out.
 
     The one place a plan is applied, for every backup kind on this host and for the copies at an
     off-host destination: ``delete`` removes one backup (default :func:`delete_backup`; a destination
     passes its own), and is not called in check mode. ``warn`` receives each warning (``module.warn``).
+    ``spare``, given a decision to delete, may return a reason to keep that backup instead (the copies
+    a remote retention run made itself, ranked as any other but never deleted by it).
     ``report`` (a dict of the run's result) receives ``keep``, ``delete`` and ``warnings`` before
     anything is deleted, and ``deleted`` the path of each backup as it goes, so a failure part-way
-    still reports what was planned and what is already gone. Returns the plan.
+    still reports what was planned and what is already gone. Returns the plan (before ``spare``).
     """
     plan = plan_retention(records, keep_last, max_age_days, now or utcnow(), prune_unverified, current=current)
     if warn is not None:
         for warning in plan.warnings:
             warn(warning)
-    if report is not None:
-        report.update(keep=[d.as_dict() for d in plan.keep], delete=[d.as_dict() for d in plan.delete],
-                      warnings=plan.warnings)
+    keep = [d.as_dict() for d in plan.keep]
+    doomed = []
     for d in plan.delete:
+        reason = spare(d) if spare is not None else None
+        if reason:
+            keep.append(dict(d.as_dict(), action="keep", reason=reason))
+        else:
+            doomed.append(d)
+    if report is not None:
+        report.update(keep=keep, delete=[d.as_dict() for d in doomed], warnings=plan.warnings)
+    for d in doomed:
         if not check_mode:
             delete(d.record)
         if deleted is not None:

@@ -128,3 +128,19 @@ def test_no_limits_deletes_nothing_and_bad_limits_are_refused(tmp_path):
         with pytest.raises(ValueError):
             apply(tmp_path, **kwargs)
     assert on_disk(*paths) == [True, True]
+
+
+def test_spared_backups_are_ranked_but_kept(tmp_path):
+    # the remote retention's rule: the copies this run made count as usual but are never deleted by it
+    paths = [make_backup(tmp_path, "db", age) for age in (0, 1, 2, 3)]
+    made_now = {os.path.basename(p) for p in paths[2:]}
+
+    def spare(decision):
+        return f"copied by this run (retention would: {decision.reason})" if decision.record.id in made_now else None
+
+    r = apply(tmp_path, keep_last=1, spare=spare)
+    assert on_disk(*paths) == [True, False, True, True] and r.deleted == [paths[1]]
+    assert [d["path"] for d in r.report["delete"]] == [paths[1]]
+    spared = [d for d in r.report["keep"] if d["reason"].startswith("copied by this run")]
+    assert [d["path"] for d in spared] == paths[2:] and all(d["action"] == "keep" for d in spared)
+    assert "beyond keep_last=1" in spared[0]["reason"]
