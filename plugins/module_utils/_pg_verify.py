@@ -13,7 +13,7 @@ import typing as t
 from ansible_collections.runbook.ops.plugins.module_utils import _backup as B
 from ansible_collections.runbook.ops.plugins.module_utils._pg_counts import compare_counts, counts_in_database
 from ansible_collections.runbook.ops.plugins.module_utils._pg_plain import open_plain, plain_dump_complete
-from ansible_collections.runbook.ops.plugins.module_utils._pg_tools import PgTools, pg_driver, conn_argv, raise_runtime
+from ansible_collections.runbook.ops.plugins.module_utils._pg_tools import PgTools, conn_argv, pg_driver, raise_runtime
 from ansible_collections.runbook.ops.plugins.module_utils._runtime import RuntimeFailure
 
 
