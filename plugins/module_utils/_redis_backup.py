@@ -20,6 +20,7 @@ import time
 import typing as t
 
 from ansible_collections.runbook.ops.plugins.module_utils import _backup as B
+from ansible_collections.runbook.ops.plugins.module_utils._backup_options import backup_options_spec
 from ansible_collections.runbook.ops.plugins.module_utils._redis import (
     RedisError, parse_info_keyspace, redis_exc)
 from ansible_collections.runbook.ops.plugins.module_utils._runtime import Runtime, RuntimeFailure, run_bounded
@@ -27,20 +28,15 @@ from ansible_collections.runbook.ops.plugins.module_utils._runtime import Runtim
 RDB_SUFFIX = ".rdb"
 
 
-def backup_options_spec() -> dict:
-    return dict(
-        backup_dir=dict(type="path", required=True),
+def redis_backup_options_spec() -> dict:
+    """redis_backup's options: the shared backup options, then its own."""
+    return backup_options_spec(
         name=dict(type="str"),
         rdb_path=dict(type="path"),
         timeout=dict(type="float", default=600.0),
         poll_interval=dict(type="float", default=0.1),
         verify=dict(type="str", default="auto", choices=["auto", "redis-check-rdb", "none"]),
         redis_check_rdb=dict(type="path"),
-        keep_last=dict(type="int"),
-        max_age_days=dict(type="float"),
-        prune_unverified=dict(type="bool", default=False),
-        owner=dict(type="str"),
-        group=dict(type="str"),
     )
 
 
@@ -418,19 +414,13 @@ def run_backup(client, module, params: dict, check_mode: bool) -> dict:
 
 
 def _retention(module, result: dict, records: list, params: dict, check_mode: bool, current: str) -> None:
+    result["retention"] = report = {}
     try:
-        plan = B.plan_retention(records, params["keep_last"], params["max_age_days"], B.utcnow(),
-                                params["prune_unverified"], current=[current])
+        B.apply_retention(records, params["keep_last"], params["max_age_days"],
+                          prune_unverified=params["prune_unverified"], current=[current], check_mode=check_mode,
+                          warn=module.warn, report=report, deleted=result["deleted"])
     except ValueError as exc:
         raise RedisError(str(exc))
-    for warning in plan.warnings:
-        module.warn(warning)
-    result["retention"] = {"keep": [d.as_dict() for d in plan.keep], "delete": [d.as_dict() for d in plan.delete],
-                           "warnings": plan.warnings}
-    for d in plan.delete:
-        if not check_mode:
-            B.delete_backup(d.record)
-        result["deleted"].append(d.record.path)
 
 
 # -- restore -------------------------------------------------------------------

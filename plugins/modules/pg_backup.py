@@ -38,6 +38,7 @@ description:
 extends_documentation_fragment:
   - runbook.ops.postgres
   - runbook.ops.attributes
+  - runbook.ops.backup
 attributes:
   check_mode:
     support: full
@@ -46,10 +47,6 @@ attributes:
   diff_mode:
     support: none
 options:
-  backup_dir:
-    description: Directory on the managed host that receives the backups (created with mode 0700 if missing).
-    type: path
-    required: true
   databases:
     description: Databases to back up. Empty means every non-template database that accepts connections.
     type: list
@@ -104,30 +101,12 @@ options:
         such a backup is verified without a row-count comparison.
     type: bool
     default: true
-  keep_last:
-    description: Keep at most this many verified backups per database (the newest verified is always kept).
-    type: int
-  max_age_days:
-    description: Delete verified backups older than this many days (except the newest verified one).
-    type: float
-  prune_unverified:
-    description:
-      - Also delete backups that are not verified (verification skipped or failed) or incomplete, when they are
-        older than the newest verified backup. By default they are kept and reported.
-    type: bool
-    default: false
   space_factor:
     description:
       - Refuse to start a dump when O(backup_dir) has less free space than C(pg_database_size) times this
         factor. C(0) disables the check.
     type: float
     default: 1.0
-  owner:
-    description: Owner (name or uid) of the created files and directories.
-    type: str
-  group:
-    description: Group (name or gid) of the created files and directories.
-    type: str
   pg_bin_dir:
     description:
       - Directory holding pg_dump, pg_restore, pg_dumpall and psql. Default is C(/usr/lib/postgresql/<server
@@ -242,10 +221,12 @@ atexit.register(gc.freeze)
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402  pylint: disable=wrong-import-position
 
+from ansible_collections.runbook.ops.plugins.module_utils._backup_options import backup_options_spec
 from ansible_collections.runbook.ops.plugins.module_utils._module_run import run_and_exit
+from ansible_collections.runbook.ops.plugins.module_utils._pg_backup_run import BackupRun
 from ansible_collections.runbook.ops.plugins.module_utils._pg_conn import PostgresError
-from ansible_collections.runbook.ops.plugins.module_utils._pg_dump import (
-    COMPRESSIONS, FORMATS, TOOL_MUTUALLY_EXCLUSIVE, BackupRun, LazyClient, run_step, tool_module_argument_spec,
+from ansible_collections.runbook.ops.plugins.module_utils._pg_tools import (
+    COMPRESSIONS, FORMATS, TOOL_MUTUALLY_EXCLUSIVE, LazyClient, run_step, tool_module_argument_spec,
 )
 
 
@@ -254,8 +235,7 @@ def _body(module, client: LazyClient) -> dict:
 
 
 def main() -> None:
-    argument_spec = tool_module_argument_spec(
-        backup_dir=dict(type="path", required=True),
+    argument_spec = tool_module_argument_spec(**backup_options_spec(
         databases=dict(type="list", elements="str", default=[]),
         globals=dict(type="bool", default=False),
         format=dict(type="str", default="custom", choices=list(FORMATS)),
@@ -264,13 +244,8 @@ def main() -> None:
         jobs=dict(type="int", default=1),
         verify=dict(type="str", default="list", choices=["none", "list", "restore"]),
         row_counts=dict(type="bool", default=True),
-        keep_last=dict(type="int"),
-        max_age_days=dict(type="float"),
-        prune_unverified=dict(type="bool", default=False),
         space_factor=dict(type="float", default=1.0),
-        owner=dict(type="str"),
-        group=dict(type="str"),
-    )
+    ))
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            mutually_exclusive=TOOL_MUTUALLY_EXCLUSIVE)
     # psycopg is imported only if this run needs a session of its own (snapshot row counts, verify=restore)

@@ -164,7 +164,8 @@ commands:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils._pg_dump import RestoreRun, TOOL_MUTUALLY_EXCLUSIVE, run_step, tool_module_argument_spec
+from ansible_collections.runbook.ops.plugins.module_utils._pg_restore_run import RestoreRun
+from ansible_collections.runbook.ops.plugins.module_utils._pg_tools import TOOL_MUTUALLY_EXCLUSIVE, run_step, tool_module_argument_spec
 from ansible_collections.runbook.ops.plugins.module_utils._postgres import run_with_client
 
 

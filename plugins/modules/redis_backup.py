@@ -35,6 +35,7 @@ description:
 extends_documentation_fragment:
   - runbook.ops.redis
   - runbook.ops.attributes
+  - runbook.ops.backup
 attributes:
   check_mode:
     support: full
@@ -42,10 +43,6 @@ attributes:
   diff_mode:
     support: none
 options:
-  backup_dir:
-    description: Directory for the backups (created with mode 0700 when missing).
-    type: path
-    required: true
   name:
     description: Name of the backup series (file prefix and retention group). Default C(redis-<login_port>).
     type: str
@@ -74,22 +71,6 @@ options:
   redis_check_rdb:
     description: Path of C(redis-check-rdb) (default from PATH).
     type: path
-  keep_last:
-    description: Keep at most this many verified backups of the series (the newest verified is always kept).
-    type: int
-  max_age_days:
-    description: Delete verified backups older than this many days (except the newest verified one).
-    type: float
-  prune_unverified:
-    description: Also delete unverified or incomplete backups older than the newest verified one.
-    type: bool
-    default: false
-  owner:
-    description: Owner (name or uid) of the created files and directories.
-    type: str
-  group:
-    description: Group (name or gid) of the created files and directories.
-    type: str
   container:
     description: The Redis server runs in this container; its RDB is copied out with O(engine) C(cp).
     type: str
@@ -167,13 +148,13 @@ notes:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.runbook.ops.plugins.module_utils._redis import redis_argument_spec, run_with_client
-from ansible_collections.runbook.ops.plugins.module_utils._redis_backup import backup_options_spec, run_backup
+from ansible_collections.runbook.ops.plugins.module_utils._redis_backup import redis_backup_options_spec, run_backup
 from ansible_collections.runbook.ops.plugins.module_utils._runtime import runtime_argument_spec
 
 
 def main() -> None:
     spec = redis_argument_spec()
-    spec.update(backup_options_spec())
+    spec.update(redis_backup_options_spec())
     spec.update(runtime_argument_spec())
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     for opt in ("timeout", "poll_interval"):

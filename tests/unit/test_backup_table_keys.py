@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Row-count keys of tables (issue 15, names that collide): module_utils/_pg_names.py and its
-use by pg_backup / pg_restore (``table_key``, ``compare_counts`` in _pg_dump)."""
+use by pg_backup / pg_restore (``table_key``, ``compare_counts`` in _pg_counts)."""
 from __future__ import annotations
 
 import pytest
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.runbook.ops.plugins.module_utils import _pg_names as N
-from ansible_collections.runbook.ops.plugins.module_utils._pg_dump import compare_counts, table_key
+from ansible_collections.runbook.ops.plugins.module_utils._pg_counts import compare_counts, table_key
 
 
 @pytest.mark.parametrize("schema, name, key", [

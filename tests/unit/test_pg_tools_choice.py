@@ -7,7 +7,9 @@ import os
 
 import pytest
 
-from ansible_collections.runbook.ops.plugins.module_utils import _pg_dump as D
+from ansible_collections.runbook.ops.plugins.module_utils import _pg_tools as D
+from ansible_collections.runbook.ops.plugins.module_utils._pg_conn import PostgresError
+from ansible_collections.runbook.ops.plugins.module_utils._pg_facts import find_psql
 from ansible_collections.runbook.ops.plugins.module_utils._runtime import Runtime
 
 
@@ -64,13 +66,13 @@ def test_psql_is_taken_from_the_named_directory_then_the_newest_major(lib, tmp_p
     _tool(lib / "15" / "bin" / "psql")
     _tool(lib / "17" / "bin" / "psql")
     module = FakeModule()
-    assert D.find_psql(module, Runtime(module)) == str(lib / "17" / "bin" / "psql")
+    assert find_psql(module, Runtime(module)) == str(lib / "17" / "bin" / "psql")
     own = _tool(tmp_path / "own" / "psql")
     module = FakeModule(pg_bin_dir=os.path.dirname(own))
-    assert D.find_psql(module, Runtime(module)) == own
+    assert find_psql(module, Runtime(module)) == own
 
 
 def test_no_psql_anywhere_is_a_clear_error(lib):
     module = FakeModule()
-    with pytest.raises(D.PostgresError, match="psql not found"):
-        D.find_psql(module, Runtime(module))
+    with pytest.raises(PostgresError, match="psql not found"):
+        find_psql(module, Runtime(module))

@@ -128,7 +128,7 @@ def test_systemd_schedule_runs_verified_backup(pg, db, ansible_playbook, tmp_pat
         assert password not in path.read_text(), path
     collection = runner / "collections/ansible_collections/runbook/ops"
     assert (collection / "plugins/modules/pg_backup.py").is_file()
-    assert (collection / "plugins/module_utils/_pg_dump.py").is_file()
+    assert (collection / "plugins/module_utils/_pg_backup_run.py").is_file()
 
     if shutil.which("systemd-analyze"):
         # Not booted with systemd here: check the syntax of both units offline.
