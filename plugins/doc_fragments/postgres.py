@@ -72,7 +72,7 @@ options:
       - Seconds one SQL statement of the module may run, once connected. The server cancels it then
         (the session's C(statement_timeout); the server's own setting still applies when it is lower),
         and the client gives up 1 s later should the server not answer at all (silent, or one byte at a time).
-        Either way the module fails with C(<module>: statement exceeded statement_timeout=Ns: ...).
+        Either way the module fails saying C(statement exceeded statement_timeout=Ns).
       - V(0) sets no bound of the module's own; the server's C(statement_timeout) applies.
       - pg_data_retention - each batch, count and function call. pg_backup and pg_restore - their own
         sessions (row counts of a scratch restore, creating and dropping databases); pg_dump, pg_restore and

@@ -142,9 +142,9 @@ class PostgresClient:
             self.statement_timeout = statement_bound(module.params)
         except PostgresError as exc:
             module.fail_json(msg=str(exc))
-        self.module_name = str(getattr(module, "_name", "") or "").rsplit(".", 1)[-1]
-        if self.module_name.endswith(".py"):  # AnsibleModule's name before it read its arguments
-            self.module_name = ""
+        name = str(getattr(module, "_name", "") or "")
+        # runbook.ops.pg_report -> pg_report, for messages ("basic.py": AnsibleModule had no name to read)
+        self.module_name = "" if name.endswith(".py") else name.rsplit(".", 1)[-1]
         self._watchdog = Watchdog()
 
     # -- connecting -----------------------------------------------------

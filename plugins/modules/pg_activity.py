@@ -92,8 +92,8 @@ options:
   statement_timeout:
     description:
       - Seconds one query (finding sessions, cancelling or terminating one) may run (the server cancels it,
-        the client gives up 1 s later); past it the module fails with
-        C(pg_activity: statement exceeded statement_timeout=Ns). V(0) sets no bound of the module's own.
+        the client gives up 1 s later); past it the module fails saying
+        C(statement exceeded statement_timeout=Ns). V(0) sets no bound of the module's own.
     type: int
     default: 30
 attributes:

@@ -94,7 +94,7 @@ options:
   statement_timeout:
     description:
       - Seconds one query of the report may run (the server cancels it, the client gives up 1 s later);
-        past it the module fails with C(pg_report: statement exceeded statement_timeout=Ns). V(0) sets no
+        past it the module fails saying C(statement exceeded statement_timeout=Ns). V(0) sets no
         bound of the module's own.
     type: int
     default: 60

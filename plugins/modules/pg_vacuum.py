@@ -150,7 +150,7 @@ options:
   statement_timeout:
     description:
       - Seconds one catalog query (statistics, names, locks) may run (the server cancels it, the client gives
-        up 1 s later); past it the module fails with C(pg_vacuum: statement exceeded statement_timeout=Ns).
+        up 1 s later); past it the module fails saying C(statement exceeded statement_timeout=Ns).
         V(0) sets no bound of the module's own.
       - C(VACUUM), C(ANALYZE) and C(REINDEX) are not bounded by it - they take as long as their work, under
         the server's own C(statement_timeout); O(lock_timeout) bounds their wait for a lock.
