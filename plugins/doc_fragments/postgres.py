@@ -67,6 +67,18 @@ options:
       - pg_dump and pg_restore get the same bound (C(PGCONNECT_TIMEOUT)).
     type: int
     default: 10
+  statement_timeout:
+    description:
+      - Seconds one SQL statement of the module may run, once connected. The server cancels it then
+        (the session's C(statement_timeout); the server's own setting still applies when it is lower),
+        and the client gives up 1 s later should the server not answer at all (silent, or one byte at a time).
+        Either way the module fails saying C(statement exceeded statement_timeout=Ns).
+      - V(0) sets no bound of the module's own; the server's C(statement_timeout) applies.
+      - pg_data_retention - each batch, count and function call. pg_backup and pg_restore - their own
+        sessions (row counts of a scratch restore, creating and dropping databases); pg_dump, pg_restore and
+        psql are not affected.
+    type: int
+    default: 300
 requirements:
   - psycopg >= 3.1 (psycopg 3) on the managed host
 notes:
@@ -74,6 +86,5 @@ notes:
     C(module_defaults) and the action group C(group/runbook.ops.postgres).
   - "Time bound: against a server that does not complete the connection (silent, dripping, resetting or
     stopping in the middle of the TLS handshake) the module fails within O(connect_timeout) (at least 2 s)
-    plus a margin of 1 s. Once connected, a statement takes as long as the server's work; the module's own
-    limits (lock and statement timeouts, where it has them) apply."
+    plus a margin of 1 s. Once connected, each statement within O(statement_timeout) plus 1 s."
 """

@@ -67,6 +67,7 @@ options:
     description:
       - Seconds that connecting may take in total - TCP connect, TLS handshake and the AUTH/HELLO/SELECT
         exchange together, however the server answers.
+      - On a Redis Cluster, also the bound of the whole discovery of its nodes.
     type: float
     default: 5.0
 requirements:
@@ -77,6 +78,7 @@ notes:
   - On a Redis Cluster (C(cluster_enabled:1) in INFO) the modules act on every primary.
   - "Time bound: against a server that stops answering (silent, dripping, resetting or stopping in the
     middle of the TLS handshake) the module fails within O(connect_timeout) + O(socket_timeout) plus a
-    margin of 1 s. Each further command waits at most O(socket_timeout). Cluster discovery on a Redis
-    Cluster uses redis-py's own per-read timeouts."
+    margin of 1 s. Each further command waits at most O(socket_timeout). Discovering the nodes of a Redis
+    Cluster (redis-py's C(CLUSTER SLOTS) and C(COMMAND), its connections included) takes at most
+    O(connect_timeout) in total."
 """

@@ -5,8 +5,8 @@
 """PostgreSQL connection options and their error wording, without a driver.
 
 The parts of the PostgreSQL client layer that do not need psycopg: the shared
-argument spec, the error type, the connect bound, and the words for a failed
-connection or an unknown database. ``_postgres.py`` (psycopg) and the client
+argument spec, the error type, the connect and statement bounds, and the words for a
+failed connection, a statement cut at its bound or an unknown database. ``_postgres.py`` (psycopg) and the client
 tools of ``_pg_dump.py`` (psql, pg_dump) both speak through these, so a wrong
 password reads the same whichever client met it. Importing this file costs
 nothing: pg_backup loads psycopg (about 80 ms) only when it needs a session of
@@ -23,8 +23,15 @@ SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"
 DATABASES_WHERE = "NOT datistemplate AND datallowconn"
 
 
-def postgres_argument_spec() -> dict:
-    """Connection options shared by every PostgreSQL module (doc fragment runbook.ops.postgres)."""
+# seconds one statement may run when a module does not say otherwise (doc fragment runbook.ops.postgres)
+STATEMENT_TIMEOUT = 300
+
+
+def postgres_argument_spec(statement_timeout: int = STATEMENT_TIMEOUT) -> dict:
+    """Connection options shared by every PostgreSQL module (doc fragment runbook.ops.postgres).
+
+    ``statement_timeout`` is the module's default bound of one statement (its documentation says it).
+    """
     return dict(
         login_host=dict(type="str", default="", aliases=["host"]),
         login_port=dict(type="int", default=5432, aliases=["port"]),
@@ -37,6 +44,7 @@ def postgres_argument_spec() -> dict:
         ssl_cert=dict(type="path"),
         ssl_key=dict(type="path", no_log=False),
         connect_timeout=dict(type="int", default=10),
+        statement_timeout=dict(type="int", default=statement_timeout),
     )
 
 
@@ -50,6 +58,22 @@ def connect_bound(params: dict) -> float:
     if value <= 0:
         return 130.0
     return float(max(2, value))
+
+
+def statement_bound(params: dict) -> int:
+    """Seconds one statement may run (0: no bound of the module's own); a negative value fails naming the option."""
+    value = params.get("statement_timeout")
+    if value is None:
+        return 0
+    if value < 0:
+        raise PostgresError(f"statement_timeout must be 0 (no limit) or more seconds, got {value}")
+    return int(value)
+
+
+def statement_timeout_text(module_name: str, seconds: int, detail: str) -> str:
+    """The words for a statement cut at its bound, by the server or by the client's guard."""
+    prefix = f"{module_name}: " if module_name else ""
+    return f"{prefix}statement exceeded statement_timeout={seconds}s: {detail}"
 
 
 def connect_deadline_text(params: dict) -> str:

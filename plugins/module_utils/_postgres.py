@@ -16,20 +16,36 @@ deadline over the whole connection (TCP, TLS handshake, startup,
 authentication), however the server drips or stalls; missing it is reported as
 ``no complete answer within N s (deadline)``. pg_dump / pg_restore children get
 the same bound through ``PGCONNECT_TIMEOUT`` (``_pg_dump.tool_env``).
+
+Once connected, every statement is bounded by ``statement_timeout`` (seconds, the
+module's default unless set; 0 leaves the server's setting alone): the session's
+``statement_timeout`` is set to it (or kept, when the server's own is lower), so the
+server cancels a statement that runs long; and every wait on the connection runs
+under a watchdog that shuts the socket down ``GRACE`` later, so a server that stops
+answering (silent, or one byte a second) cannot hold the module either. Both say
+``<module>: statement exceeded statement_timeout=Ns: ...``.
+VACUUM-like work that is documented to take as long as it needs runs in
+:meth:`PostgresClient.unbounded`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+import time
 import traceback
 import typing as t
 
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.runbook.ops.plugins.module_utils._deadline import GRACE, DeadlineExceeded, Watchdog
 from ansible_collections.runbook.ops.plugins.module_utils._module_run import run_and_exit
 # the driver-free half of the layer, re-exported: modules import connection options and errors from here
 from ansible_collections.runbook.ops.plugins.module_utils._pg_conn import (  # noqa: F401  pylint: disable=unused-import
     DATABASES_WHERE, SSL_MODES, PostgresError, connect_bound, connect_deadline_text, describe_target,
-    explain_connect_text, postgres_argument_spec, resolve_databases, version_string,
+    explain_connect_text, postgres_argument_spec, resolve_databases, statement_bound, statement_timeout_text,
+    version_string,
 )
 
 PSYCOPG_IMP_ERR = None
@@ -46,6 +62,68 @@ except ImportError:  # pragma: no cover - exercised by the missing-library test
     HAS_PSYCOPG = False
     PSYCOPG_IMP_ERR = traceback.format_exc()
 
+# the session's statement_timeout: ours, unless the server's own (role, database, server) is lower
+_SET_STATEMENT_TIMEOUT = """
+SELECT set_config('statement_timeout',
+                  CASE WHEN s.setting::bigint > 0 AND s.setting::bigint < %(ms)s THEN s.setting ELSE %(ms)s::text END,
+                  false) AS statement_timeout
+  FROM pg_catalog.pg_settings s WHERE s.name = 'statement_timeout'
+"""
+
+
+class _Guard:
+    """The client-side bound of every wait on one connection (see :class:`_BoundedConnection`)."""
+
+    __slots__ = ("watchdog", "seconds", "module_name", "enabled")
+
+    def __init__(self, watchdog: Watchdog, seconds: int, module_name: str) -> None:
+        self.watchdog = watchdog
+        self.seconds = seconds
+        self.module_name = module_name
+        self.enabled = True
+
+    def text(self, detail: str) -> str:
+        return statement_timeout_text(self.module_name, self.seconds, detail)
+
+
+if HAS_PSYCOPG:
+    class _BoundedConnection(psycopg.Connection):
+        """A psycopg connection whose every wait (execute, fetch, commit) holds the statement bound.
+
+        ``Connection.wait`` is where psycopg blocks on the socket once connected; the guard
+        shuts the socket down ``GRACE`` after ``statement_timeout`` (the server should have
+        cancelled the statement by then), so the blocked wait returns at once.
+        """
+
+        _rb_guard: _Guard | None = None
+
+        def _rb_abort(self) -> None:
+            try:
+                fd = os.dup(self.pgconn.socket)
+            except (OSError, psycopg.Error):
+                return
+            with socket.socket(fileno=fd) as sock:  # a duplicate: shutting it down shuts the connection down
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        def wait(self, gen, *args, **kwargs):
+            guard = self._rb_guard
+            if guard is None or not guard.enabled:
+                return super().wait(gen, *args, **kwargs)
+            started = time.monotonic()
+            try:
+                with guard.watchdog.armed(guard.seconds + GRACE, self._rb_abort):
+                    return super().wait(gen, *args, **kwargs)
+            except DeadlineExceeded as exc:
+                raise psycopg.OperationalError(guard.text(str(exc))) from None
+            except psycopg.errors.QueryCanceled as exc:
+                if time.monotonic() - started < guard.seconds:
+                    raise  # cancelled by someone else, or by the server's own lower statement_timeout
+                detail = getattr(exc.diag, "message_primary", None) or str(exc)
+                raise psycopg.errors.QueryCanceled(guard.text(detail)) from None
+
 
 class PostgresClient:
     """Connections and catalog helpers for one module run.
@@ -60,6 +138,14 @@ class PostgresClient:
             module.fail_json(msg=missing_required_lib("psycopg (psycopg 3)"), exception=PSYCOPG_IMP_ERR)
         self._connections: dict[str, t.Any] = {}
         self._server_version: int | None = None
+        try:
+            self.statement_timeout = statement_bound(module.params)
+        except PostgresError as exc:
+            module.fail_json(msg=str(exc))
+        name = str(getattr(module, "_name", "") or "")
+        # runbook.ops.pg_report -> pg_report, for messages ("basic.py": AnsibleModule had no name to read)
+        self.module_name = "" if name.endswith(".py") else name.rsplit(".", 1)[-1]
+        self._watchdog = Watchdog()
 
     # -- connecting -----------------------------------------------------
     def _conn_kwargs(self, dbname: str) -> dict:
@@ -92,13 +178,43 @@ class PostgresClient:
         if conn is not None and not conn.closed:
             return conn
         try:
-            conn = psycopg.connect(autocommit=autocommit, row_factory=dict_row, **self._conn_kwargs(dbname))
+            conn = _BoundedConnection.connect(autocommit=autocommit, row_factory=dict_row, **self._conn_kwargs(dbname))
         except psycopg.OperationalError as exc:
             if isinstance(exc, getattr(psycopg.errors, "ConnectionTimeout", ())):
                 raise PostgresError(connect_deadline_text(self.module.params)) from exc
             raise PostgresError(self.explain_connect_error(exc, dbname)) from exc
+        try:
+            self._bound_session(conn)
+        except BaseException:
+            conn.close()
+            raise
         self._connections[dbname] = conn
         return conn
+
+    # -- the statement bound ------------------------------------------------
+    def _bound_session(self, conn) -> None:
+        """Give ``conn`` the module's statement bound: the session setting and the client's guard."""
+        if not self.statement_timeout:
+            return
+        conn._rb_guard = _Guard(self._watchdog, self.statement_timeout, self.module_name)
+        self.query(conn, _SET_STATEMENT_TIMEOUT, {"ms": self.statement_timeout * 1000})
+
+    @contextlib.contextmanager
+    def unbounded(self, conn):
+        """Statements in the block run under the server's own statement_timeout and no guard
+        (work documented to take as long as it needs, like VACUUM); the bound is back afterwards."""
+        guard = getattr(conn, "_rb_guard", None)
+        if guard is None:
+            yield
+            return
+        self.execute(conn, "RESET statement_timeout")
+        guard.enabled = False
+        try:
+            yield
+        finally:
+            guard.enabled = True
+        if not conn.closed:
+            self.query(conn, _SET_STATEMENT_TIMEOUT, {"ms": self.statement_timeout * 1000})
 
     def explain_connect_error(self, exc: Exception, dbname: str) -> str:
         return explain_connect_text(str(exc), self.module.params, dbname)
@@ -110,6 +226,7 @@ class PostgresClient:
             except Exception:  # closing is best effort at the end of a run
                 pass
         self._connections.clear()
+        self._watchdog.close()
 
     # -- queries ----------------------------------------------------------
     def query(self, conn, query, params: t.Sequence | dict | None = None) -> list[dict]:

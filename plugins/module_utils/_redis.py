@@ -19,7 +19,9 @@ connection is made by :func:`bounded_connection_class`: connecting (TCP, TLS
 handshake, AUTH/HELLO/SELECT) takes at most ``connect_timeout`` in total and each
 reply at most ``socket_timeout`` in total; a watchdog shuts the socket down when
 that passes, and redis-py's retries are off. The error then says
-``no complete answer within N s (deadline)``.
+``no complete answer within N s (deadline)``. Cluster discovery (redis-py's own
+connections for CLUSTER SLOTS and COMMAND) takes at most ``connect_timeout`` in
+total (:meth:`RedisClient._discover`).
 """
 
 from __future__ import annotations
@@ -71,13 +73,32 @@ class RedisError(Exception):
     """A failure already worded for the user; modules turn it into fail_json."""
 
 
-def bounded_connection_class(base, watchdog: Watchdog, connect_timeout: float):
+class Scope:
+    """Every connection made inside one bounded exchange (cluster discovery): shut down together
+    when its deadline passes, and no new one started after that."""
+
+    def __init__(self) -> None:
+        self.connections: list = []
+        self.over = False
+
+    def abort(self) -> None:
+        self.over = True
+        for conn in list(self.connections):
+            conn._rb_abort()
+
+    def check(self) -> None:
+        if self.over:
+            raise DeadlineExceeded(0, "after the deadline")
+
+
+def bounded_connection_class(base, watchdog: Watchdog, connect_timeout: float, scope: Scope | None = None):
     """A subclass of the redis-py connection class ``base`` whose every wait holds a deadline.
 
     ``connect`` (TCP, TLS handshake, AUTH/HELLO/SELECT) within ``connect_timeout``
     in total; each ``read_response`` within the connection's ``socket_timeout`` in
     total, however the server drips. When a deadline passes the watchdog shuts
     the socket down (the blocked read returns) and DeadlineExceeded is raised.
+    With a ``scope``, each connection also joins it (see :class:`Scope`).
     """
 
     class Bounded(base):
@@ -90,6 +111,9 @@ def bounded_connection_class(base, watchdog: Watchdog, connect_timeout: float):
         def connect_check_health(self, check_health: bool = True, retry_socket_connect: bool = True):
             if self._sock:
                 return None
+            if scope is not None:
+                scope.check()
+                scope.connections.append(self)
             with watchdog.armed(connect_timeout, self._rb_abort, "connecting"):
                 return super().connect_check_health(check_health=check_health, retry_socket_connect=False)
 
@@ -101,6 +125,8 @@ def bounded_connection_class(base, watchdog: Watchdog, connect_timeout: float):
                 self._rb_raw = None
 
         def read_response(self, *args, **kwargs):
+            if scope is not None:
+                scope.check()
             if not self.socket_timeout:
                 return super().read_response(*args, **kwargs)
             with watchdog.armed(self.socket_timeout, self._rb_abort, "waiting for a reply"):
@@ -210,19 +236,25 @@ class RedisClient:
                 kw["ssl_keyfile"] = p["client_key_file"]
         return kw
 
-    def _client(self, **where):
-        """A redis.Redis whose connections hold the module's deadlines (see bounded_connection_class)."""
-        kw = self.common_kwargs()
-        if "unix_socket_path" in where:
+    def _connection_class(self, kw: dict, unix: bool = False, scope: Scope | None = None):
+        """The bounded connection class for ``kw`` (common_kwargs; its ``ssl`` key is consumed)."""
+        if unix:
             base = redis.UnixDomainSocketConnection
-            where = {"path": where.pop("unix_socket_path"), **where}
             for key in [k for k in kw if k.startswith("ssl")]:
                 kw.pop(key)
         elif kw.pop("ssl", False):
             base = redis.SSLConnection
         else:
             base = redis.Connection
-        cls = bounded_connection_class(base, self._watchdog, float(self.params["connect_timeout"]))
+        return bounded_connection_class(base, self._watchdog, float(self.params["connect_timeout"]), scope)
+
+    def _client(self, **where):
+        """A redis.Redis whose connections hold the module's deadlines (see bounded_connection_class)."""
+        kw = self.common_kwargs()
+        unix = "unix_socket_path" in where
+        if unix:
+            where = {"path": where.pop("unix_socket_path"), **where}
+        cls = self._connection_class(kw, unix)
         pool = redis.ConnectionPool(connection_class=cls, retry=Retry(NoBackoff(), 0), **where, **kw)
         return redis.Redis(connection_pool=pool)
 
@@ -329,11 +361,29 @@ class RedisClient:
         else:
             seed_host, seed_port = self.params["login_host"], self.params["login_port"]
         with self.errors("CLUSTER discovery"):
-            self._cluster = RedisCluster(host=seed_host, port=seed_port, **self.common_kwargs())
-            nodes = self._cluster.get_primaries()
+            nodes = self._discover(RedisCluster, seed_host, seed_port)
         self._nodes = [(f"{n.host}:{n.port}", self.node_client(n.host, n.port)) for n in nodes]
         self._nodes.sort(key=lambda item: item[0])
         return self._nodes
+
+    def _discover(self, cluster_class, host: str, port: int) -> list:
+        """The cluster's primaries, found by redis-py within ``connect_timeout`` in total.
+
+        redis-py's discovery (CLUSTER SLOTS, COMMAND) opens connections of its own and
+        retries: here they are bounded connections of one :class:`Scope`, cluster-level
+        retries are off, and the whole of it runs under one alarm that shuts every one
+        of them down when ``connect_timeout`` has passed.
+        """
+        kw = self.common_kwargs()
+        scope = Scope()
+        cls = self._connection_class(kw, scope=scope)
+        seconds = float(self.params["connect_timeout"])
+        # only a cluster client made from a URL builds its node pools with our connection class;
+        # TLS comes with that class (the URL's scheme stays redis://)
+        url = f"redis://{f'[{host}]' if ':' in host else host}:{port}/0"
+        with self._watchdog.armed(seconds, scope.abort):
+            self._cluster = cluster_class(url=url, connection_class=cls, retry=Retry(NoBackoff(), 0), **kw)
+            return self._cluster.get_primaries()
 
     # -- CONFIG -----------------------------------------------------------
     def config_get(self, name: str, conn=None) -> str | None:

@@ -11,6 +11,7 @@ of VACUUM / ANALYZE / REINDEX statements. The module does the I/O.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import typing as t
@@ -470,11 +471,15 @@ class VacuumRun:
             plans = [self._plan(dbname, row) for row in chosen]
             predicted_locked = self._predict_locks(conn, plans, reindex_targets) if self.check_mode else {}
             explicit = set(parse_name(x) for x in self.scope.tables or [])
-            for plan in plans:
-                entry["tables"].append(plan["result"])
-                self._run_table(conn, dbname, plan, notices, predicted_locked, entry, explicit)
-            for target in reindex_targets:
-                entry["reindex"].append(self._run_reindex(conn, dbname, target, predicted_locked, entry))
+            # VACUUM, ANALYZE and REINDEX take as long as they need (the server's statement_timeout applies);
+            # the module's statement_timeout bounds the catalog queries around them
+            runs = not self.check_mode and (reindex_targets or any(p["stmt"] is not None for p in plans))
+            with self.client.unbounded(conn) if runs else contextlib.nullcontext():
+                for plan in plans:
+                    entry["tables"].append(plan["result"])
+                    self._run_table(conn, dbname, plan, notices, predicted_locked, entry, explicit)
+                for target in reindex_targets:
+                    entry["reindex"].append(self._run_reindex(conn, dbname, target, predicted_locked, entry))
             after = {r["relid"]: r for r in self._stats(conn)}
             for plan in plans:
                 self._fill_after(plan["result"], after.get(plan["row"]["relid"], plan["row"]))

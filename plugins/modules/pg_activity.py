@@ -89,6 +89,13 @@ options:
     description: Query texts in the result are cut to this many characters (at least 1).
     type: int
     default: 500
+  statement_timeout:
+    description:
+      - Seconds one query (finding sessions, cancelling or terminating one) may run (the server cancels it,
+        the client gives up 1 s later); past it the module fails saying
+        C(statement exceeded statement_timeout=Ns). V(0) sets no bound of the module's own.
+    type: int
+    default: 30
 attributes:
   check_mode:
     support: full
@@ -232,7 +239,7 @@ FILTER_OPTIONS = ("databases", "users", "application_names", "exclude_databases"
 
 
 def main() -> None:
-    argument_spec = postgres_argument_spec()
+    argument_spec = postgres_argument_spec(statement_timeout=30)
     argument_spec.update(
         action=dict(type="str", choices=list(ACTIONS), default="report"),
         min_duration_seconds=dict(type="float"),

@@ -91,6 +91,13 @@ options:
         requested between the lock check and the size query.
     type: float
     default: 5
+  statement_timeout:
+    description:
+      - Seconds one query of the report may run (the server cancels it, the client gives up 1 s later);
+        past it the module fails saying C(statement exceeded statement_timeout=Ns). V(0) sets no
+        bound of the module's own.
+    type: int
+    default: 60
 notes:
   - C(slow_queries) needs the C(pg_stat_statements) extension created in each database
     (C(CREATE EXTENSION pg_stat_statements)) and the library in C(shared_preload_libraries). A database
@@ -336,7 +343,7 @@ from ansible_collections.runbook.ops.plugins.module_utils._pg_report import SECT
 
 
 def main() -> None:
-    argument_spec = postgres_argument_spec()
+    argument_spec = postgres_argument_spec(statement_timeout=60)
     argument_spec.update(
         sections=dict(type="list", elements="str", default=[], choices=list(SECTIONS)),
         databases=dict(type="list", elements="str", default=[]),

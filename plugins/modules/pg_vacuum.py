@@ -147,6 +147,15 @@ options:
         (PostgreSQL 12 and later).
     type: bool
     default: true
+  statement_timeout:
+    description:
+      - Seconds one catalog query (statistics, names, locks) may run (the server cancels it, the client gives
+        up 1 s later); past it the module fails saying C(statement exceeded statement_timeout=Ns).
+        V(0) sets no bound of the module's own.
+      - C(VACUUM), C(ANALYZE) and C(REINDEX) are not bounded by it - they take as long as their work, under
+        the server's own C(statement_timeout); O(lock_timeout) bounds their wait for a lock.
+    type: int
+    default: 60
 notes:
   - Privileges. PostgreSQL does not fail a C(VACUUM) of a table the user may not vacuum; it only warns
     C(skipping ... only table or database owner can vacuum it). This module checks ownership (or the
@@ -466,7 +475,7 @@ from ansible_collections.runbook.ops.plugins.module_utils._vacuum import MODES, 
 
 
 def argument_spec() -> dict:
-    spec = postgres_argument_spec()
+    spec = postgres_argument_spec(statement_timeout=60)
     spec.update(
         databases=dict(type="list", elements="str", aliases=["database", "db"]),
         schemas=dict(type="list", elements="str"),

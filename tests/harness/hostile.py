@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Hostile peers: real loopback TCP servers that misbehave in one way each.
 
-- ``silent``: accepts, reads what the client sends, never answers.
+- ``silent``: accepts, sends ``prefix`` (if any: e.g. a complete handshake), reads what
+  the client sends, never answers.
 - ``drip``: sends ``prefix`` at once, then ``payload`` one byte every ``interval``
   seconds (shorter than any per-read timeout the tests use), cycling forever:
   a per-read timeout never fires, only a deadline over the whole exchange does.
@@ -141,7 +142,7 @@ class HostilePeer:
         with self._lock:
             self._conns.append(conn)
             self.accepted += 1
-        if self.mode == "drip" and self.prefix:
+        if self.mode in ("drip", "silent") and self.prefix:
             self._send(conn, self.prefix)
             conn.sent_prefix = True
 
@@ -187,6 +188,97 @@ class HostilePeer:
             pass
 
 
+def _resp_commands(buf: bytearray) -> list[list[bytes]]:
+    """Complete RESP commands (arrays of bulk strings) taken off the front of ``buf``."""
+    out = []
+    while buf.startswith(b"*"):
+        end = buf.find(b"\r\n")
+        if end < 0:
+            break
+        count, pos, args = int(buf[1:end]), end + 2, []
+        for _ in range(count):
+            end = buf.find(b"\r\n", pos)
+            if end < 0 or not buf.startswith(b"$", pos):
+                return out
+            size = int(buf[pos + 1:end])
+            if len(buf) < end + 2 + size + 2:
+                return out
+            args.append(bytes(buf[end + 2:end + 2 + size]))
+            pos = end + 2 + size + 2
+        if len(args) < count:
+            break
+        del buf[:pos]
+        out.append(args)
+    return out
+
+
+class RedisClusterSeed(HostilePeer):
+    """A Redis Cluster node that connects well and then misbehaves on cluster discovery.
+
+    Answers HELLO, CLIENT, SELECT, PING and INFO (``cluster_enabled:1``) on every
+    connection; the first other command (``CLUSTER SLOTS``: redis-py's discovery)
+    gets no answer (``silent``) or one that drips one byte every ``interval`` seconds
+    and never ends (``drip``). ``discovery`` counts the commands that met that fate.
+    """
+
+    ANSWERS = {
+        b"HELLO": b"%1\r\n+proto\r\n:3\r\n",
+        b"CLIENT": b"+OK\r\n",
+        b"SELECT": b"+OK\r\n",
+        b"PING": b"+PONG\r\n",
+    }
+    _INFO = b"# Cluster\r\ncluster_enabled:1\r\n# Replication\r\nrole:master\r\n"
+    ANSWERS[b"INFO"] = b"$%d\r\n%s\r\n" % (len(_INFO), _INFO)
+    # the start of a CLUSTER SLOTS reply (one range, 0-16383) that never reaches its node list
+    SLOTS_DRIP = b"*1\r\n*3\r\n:0\r\n:16383\r\n*3\r\n$9\r\n127.0.0.1\r\n" + b":" + b"9" * 64
+
+    def __init__(self, mode: str, interval: float = 0.4) -> None:
+        if mode not in ("silent", "drip"):
+            raise ValueError("RedisClusterSeed misbehaves silent or drip")
+        super().__init__(mode, payload=self.SLOTS_DRIP, interval=interval)
+        self.discovery: list[list[bytes]] = []
+
+    def _on_data(self, conn: _Conn) -> None:
+        try:
+            data = conn.sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            conn.closed_by_client = True
+            return
+        conn.received += data
+        for command in _resp_commands(conn.received):
+            if conn.stalled:
+                continue
+            answer = self.ANSWERS.get(command[0].upper()) if command else None
+            if answer is not None:
+                self._send(conn, answer)
+            else:
+                self.discovery.append(command)
+                conn.stalled = True  # from here on: silence, or the drip of _tick
+                conn.next_drip = time.monotonic() + self.interval
+
+    def _tick(self, conn: _Conn, now: float) -> None:
+        if conn.stalled:
+            super()._tick(conn, now)
+
+
+def _pg_message(kind: bytes, body: bytes) -> bytes:
+    return kind + struct.pack("!i", 4 + len(body)) + body
+
+
+# PostgreSQL's answer to a StartupMessage: authenticated, parameters, ready for a query
+PG_READY = (
+    _pg_message(b"R", struct.pack("!i", 0))
+    + b"".join(_pg_message(b"S", k + b"\0" + v + b"\0") for k, v in (
+        (b"server_version", b"15.0"), (b"client_encoding", b"UTF8"), (b"server_encoding", b"UTF8"),
+        (b"standard_conforming_strings", b"on"), (b"integer_datetimes", b"on"), (b"DateStyle", b"ISO, MDY")))
+    + _pg_message(b"K", struct.pack("!ii", 4242, 4242))
+    + _pg_message(b"Z", b"I")
+)
+
 # What each protocol's client sees from a dripping peer: an answer that starts well and never ends.
 DRIP = {
     # 200 with a body announced as 100 kB, sent one byte at a time
@@ -204,4 +296,7 @@ DRIP = {
     "redis_connected": dict(prefix=b"%1\r\n+proto\r\n:3\r\n" + b"+OK\r\n" * 3, payload=b"+PONG" + b"G" * 64),
     # (to a client with sslmode=disable) an authentication request of 256 bytes, one byte at a time
     "postgres": dict(payload=b"R\x00\x00\x01\x00" + b"\x00" * 64),
+    # (sslmode=disable) a complete startup (no password, ready for a query), then an answer to the
+    # first query that announces 64 KiB and never ends: the bound of a statement, not of connecting
+    "postgres_connected": dict(prefix=PG_READY, payload=b"T\x00\x01\x00\x00" + b"\x00" * 64),
 }

@@ -5,7 +5,10 @@ Every probe kind that talks to a peer (http, websocket, tcp, certificate,
 postgres, redis, celery) and every PostgreSQL and Redis module runs through
 Ansible against real loopback servers that stay silent, drip one byte at a
 time (well inside any per-read timeout), reset the connection, or stop in the
-middle of the TLS handshake (tests/harness/hostile.py). Each must return within
+middle of the TLS handshake (tests/harness/hostile.py); and against peers that
+connect well and then misbehave: a PostgreSQL server silent or dripping on the first
+statement (statement_timeout), a Redis Cluster node silent or dripping on redis-py's
+cluster discovery (connect_timeout). Each must return within
 its documented bound (timeout + GRACE; asserted with a wide margin, never a
 tight timing), be critical / failed with a message that says why, and leave no
 process behind: every process the run started carries a marker in its
@@ -22,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 from harness.ansible import run_module, run_playbook
-from harness.hostile import DRIP, MODES, HostilePeer
+from harness.hostile import DRIP, MODES, HostilePeer, RedisClusterSeed
 
 TIMEOUT = 2  # seconds: the probes' timeout, the modules' connect_timeout / socket_timeout
 SLACK = 20  # seconds on top of a documented bound: ansible's own start-up on a busy machine; never flakes
@@ -250,6 +253,93 @@ def test_postgres_and_redis_modules_hold_their_bound(mode, real_backups, tmp_pat
                 problems.append(f"{module}: no missed deadline reported: {msg}")
         assert problems == [], "\n".join(problems)
         assert elapsed < sum(BOUND[f] for f in expect.values()) + 2 * SLACK
+        _no_leftovers(mark, peers)
+    finally:
+        for peer in peers:
+            peer.stop()
+
+
+# ---------------------------------------------------------------------------
+# peers that connect well and then misbehave: a PostgreSQL statement, Redis Cluster discovery
+# ---------------------------------------------------------------------------
+def _run_tasks(tasks: list[dict], tmp_path: Path, env: dict) -> dict:
+    """{task name: (result, seconds)} of one playbook of ``tasks`` on localhost."""
+    playbook = tmp_path / "hostile-connected.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
+    res = run_playbook(playbook, env=env, timeout=600)
+    results = {t["task"]["name"]: (t["hosts"]["localhost"], _seconds(t)) for t in res.data["plays"][0]["tasks"]}
+    assert set(results) == {t["name"] for t in tasks}, res.stdout[-3000:]
+    return results
+
+
+@pytest.mark.parametrize("mode", ["silent", "drip"])
+def test_postgres_statement_holds_statement_timeout(mode, real_backups, tmp_path):
+    """A server that completes the startup (authenticated, ready for a query) and then never answers a
+    statement, or answers one byte at a time: each module fails within statement_timeout + 1 s,
+    naming the option. (pg_backup's first exchange is psql's, under its own documented bound.)"""
+    handshake = DRIP["postgres_connected"]
+    peers: list[HostilePeer] = []
+    tasks = []
+    for module, args in _pg_modules(0, False, real_backups, tmp_path).items():
+        if module == "pg_backup":
+            continue
+        peer = HostilePeer(mode, **(handshake if mode == "drip" else {"prefix": handshake["prefix"]})).start()
+        peers.append(peer)
+        tasks.append({"name": module, f"runbook.ops.{module}": dict(args, login_port=peer.port, statement_timeout=TIMEOUT),
+                      "ignore_errors": True})
+    env, mark = _marked()
+    try:
+        results = _run_tasks(tasks, tmp_path, env)
+        problems = []
+        for module, (result, seconds) in results.items():
+            msg = result.get("msg", "")
+            if not result.get("failed"):
+                problems.append(f"{module}: did not fail: {result}")
+            if f"{module}: statement exceeded statement_timeout={TIMEOUT}s" not in msg or "(deadline)" not in msg:
+                problems.append(f"{module}: no statement_timeout deadline in: {msg}")
+            if seconds >= TIMEOUT + 1 + SLACK:
+                problems.append(f"{module}: took {seconds:.1f}s: {msg}")
+        assert problems == [], "\n".join(problems)
+        assert all(peer.accepted >= 1 for peer in peers)
+        _no_leftovers(mark, peers)
+    finally:
+        for peer in peers:
+            peer.stop()
+
+
+@pytest.mark.parametrize("mode", ["silent", "drip"])
+def test_redis_cluster_discovery_holds_connect_timeout(mode, tmp_path):
+    """A cluster node that answers the handshake, PING and INFO (cluster_enabled:1), and then never
+    answers redis-py's discovery (CLUSTER SLOTS), or answers it one byte at a time: the whole discovery
+    ends at connect_timeout, well before socket_timeout (per reply) would."""
+    socket_timeout = 120
+    modules = {
+        "redis_purge": {"patterns": ["tmp:*"]},
+        "redis_maintenance": {"settings": {"maxmemory-policy": "allkeys-lru"}},
+    }
+    peers: list[RedisClusterSeed] = []
+    tasks = []
+    for module, args in modules.items():
+        peer = RedisClusterSeed(mode).start()
+        peers.append(peer)
+        conn = {"login_host": "127.0.0.1", "login_port": peer.port, "connect_timeout": TIMEOUT,
+                "socket_timeout": socket_timeout}
+        tasks.append({"name": module, f"runbook.ops.{module}": conn | args, "ignore_errors": True})
+    env, mark = _marked()
+    try:
+        results = _run_tasks(tasks, tmp_path, env)
+        problems = []
+        for module, (result, seconds) in results.items():
+            msg = result.get("msg", "")
+            if not result.get("failed"):
+                problems.append(f"{module}: did not fail: {result}")
+            if "CLUSTER discovery" not in msg or f"within {TIMEOUT} s (deadline)" not in msg:
+                problems.append(f"{module}: no discovery deadline in: {msg}")
+            # the seed connection and its PING/INFO answer at once; discovery gets connect_timeout
+            if seconds >= 2 * TIMEOUT + 1 + SLACK:
+                problems.append(f"{module}: took {seconds:.1f}s: {msg}")
+        assert problems == [], "\n".join(problems)
+        assert all(peer.discovery for peer in peers), "a module never reached cluster discovery"
         _no_leftovers(mark, peers)
     finally:
         for peer in peers:

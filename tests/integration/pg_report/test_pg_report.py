@@ -2,6 +2,7 @@
 """pg_report against a real PostgreSQL, run through Ansible."""
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 
@@ -257,3 +258,33 @@ def test_nonsense_thresholds(ansible_module, pg, option, value, words):
 def test_unknown_section(ansible_module, pg):
     r = run(ansible_module, pg, sections=["tables", "everything"])
     assert r.failed and "sections" in r["msg"] and "everything" in r["msg"]
+
+
+def test_statement_cut_at_statement_timeout(ansible_module, pg, report_dbs, sessions):
+    """A catalog read that really waits (pg_extension locked by another session, lock_timeout off) is
+    cancelled by the server at statement_timeout, and the message names the option."""
+    main = report_dbs[0]
+    sessions.open(main).idle_in_transaction("LOCK TABLE pg_catalog.pg_extension IN ACCESS EXCLUSIVE MODE")
+    t0 = time.monotonic()
+    r = run(ansible_module, pg, sections=["slow_queries"], databases=[main], lock_timeout_seconds=0,
+            statement_timeout=2)
+    elapsed = time.monotonic() - t0
+    assert r.failed, r.result
+    assert "pg_report: statement exceeded statement_timeout=2s" in r["msg"], r["msg"]
+    assert "statement timeout" in r["msg"].split("statement_timeout=2s", 1)[1]  # the server's own words follow
+    no_traceback(r)
+    assert elapsed < 2 + 1 + 60, f"pg_report took {elapsed:.0f}s"  # ansible's start-up on a loaded machine
+
+
+def test_statement_timeout_zero_leaves_the_server_setting(ansible_module, pg, report_dbs, sessions):
+    """statement_timeout=0: the module sets no bound; the lock wait ends at the report's own lock_timeout."""
+    main = report_dbs[0]
+    sessions.open(main).idle_in_transaction("LOCK TABLE pg_catalog.pg_extension IN ACCESS EXCLUSIVE MODE")
+    r = run(ansible_module, pg, sections=["slow_queries"], databases=[main], lock_timeout_seconds=1,
+            statement_timeout=0)
+    assert r.failed and "lock timeout" in r["msg"] and "statement_timeout" not in r["msg"], r.result
+
+
+def test_negative_statement_timeout_names_the_option(ansible_module, pg):
+    r = run(ansible_module, pg, sections=["connections"], statement_timeout=-1)
+    assert r.failed and "statement_timeout must be 0" in r["msg"], r.result
