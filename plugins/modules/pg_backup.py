@@ -45,6 +45,15 @@ attributes:
       retention would delete; creates and deletes nothing.
   diff_mode:
     support: none
+  action_group:
+    description: Use C(group/runbook.ops.postgres) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - runbook.ops.postgres
+seealso:
+  - module: runbook.ops.pg_restore
+  - module: runbook.ops.backup_copy
+  - module: runbook.ops.backup_history
 options:
   backup_dir:
     description: Directory on the managed host that receives the backups (created with mode 0700 if missing).
