@@ -6,7 +6,7 @@ PYTEST := $(VENV)/pytest
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: setup demo test test-unit test-integration test-pg-majors test-ansible-cores lint sanity build-check bench clean
+.PHONY: setup demo test test-unit test-integration test-pg-majors test-ansible-cores lint sanity build-check docs bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -26,7 +26,7 @@ test: setup
 	bash scripts/setup_molecule_hosts.sh
 	$(PYTEST) tests/unit tests/integration -q -n $(PYTEST_WORKERS) --dist loadfile
 	$(MAKE) --no-print-directory test-pg-majors test-ansible-cores
-	$(MAKE) --no-print-directory lint sanity build-check
+	$(MAKE) --no-print-directory lint sanity build-check docs
 	$(MAKE) --no-print-directory molecule MOLECULE_JOBS=2
 
 test-unit: setup
@@ -81,8 +81,15 @@ lint: setup
 sanity: setup
 	bash scripts/sanity.sh
 
+## The tarball (allow-list, galaxy-importer without a warning, installed and run).
 build-check: setup
 	bash scripts/build_check.sh
+
+## The docs site (antsibull-docs, strict lint, Sphinx) in build/docs/html, opened in headless Chromium.
+docs: setup
+	bash scripts/setup_browser.sh
+	bash scripts/build_docs.sh
+	$(PYTEST) tests/docs -q
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(VENV)/python $$b || exit 1; done
@@ -104,4 +111,4 @@ molecule-%:
 	  ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/collections $(VENV)/molecule test -s $*
 
 clean:
-	rm -rf tests/output .pytest_cache reports *.tar.gz
+	rm -rf tests/output .pytest_cache reports build *.tar.gz

@@ -41,6 +41,9 @@ attributes:
     details: Reads the destination and re-checks existing copies; reports what would be copied and deleted.
   diff_mode:
     support: none
+requirements:
+  - The C(ssh) client on the managed host, and C(sha256sum) on the backup host, for O(destination.type=ssh).
+  - boto3 (Python library, on the managed host) for O(destination.type=s3).
 options:
   backup_dir:
     description: Local directory of the backups (as given to the backup module).
@@ -69,6 +72,9 @@ options:
     choices: [none, size, sha256]
 seealso:
   - module: runbook.ops.backup_fetch
+  - module: runbook.ops.pg_backup
+  - module: runbook.ops.redis_backup
+  - module: runbook.ops.file_backup
 """
 
 EXAMPLES = r"""

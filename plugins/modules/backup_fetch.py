@@ -30,6 +30,9 @@ attributes:
     details: Finds the copy and reports whether it would be fetched (changed).
   diff_mode:
     support: none
+requirements:
+  - The C(ssh) client on the managed host for O(destination.type=ssh).
+  - boto3 (Python library, on the managed host) for O(destination.type=s3).
 options:
   kind:
     description: The kind of backup.
@@ -50,6 +53,8 @@ options:
     required: true
 seealso:
   - module: runbook.ops.backup_copy
+  - module: runbook.ops.pg_restore
+  - module: runbook.ops.redis_restore
 """
 
 EXAMPLES = r"""

@@ -32,6 +32,9 @@ options:
     default: 30
 seealso:
   - module: runbook.ops.run_report
+  - module: runbook.ops.pg_backup
+  - module: runbook.ops.redis_backup
+  - module: runbook.ops.file_backup
 """
 
 EXAMPLES = r"""

@@ -34,6 +34,10 @@ attributes:
       what retention and leftover cleanup would delete; writes nothing.
   diff_mode:
     support: none
+seealso:
+  - module: runbook.ops.backup_copy
+  - module: runbook.ops.backup_fetch
+  - module: runbook.ops.backup_history
 options:
   name:
     description:

@@ -114,6 +114,8 @@ seealso:
   - name: ansible/ansible issue 24450
     description: The systemd module reports success when a service dies right after starting; see C(settle_seconds).
     link: https://github.com/ansible/ansible/issues/24450
+  - module: runbook.ops.pg_report
+  - module: runbook.ops.redis_maintenance
 """
 
 EXAMPLES = r"""

@@ -21,6 +21,8 @@ description:
 extends_documentation_fragment:
   - runbook.ops.attributes
   - runbook.ops.attributes.READ_ONLY
+seealso:
+  - module: runbook.ops.nginx_log_report
 options:
   paths:
     description:

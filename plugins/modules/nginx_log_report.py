@@ -21,6 +21,9 @@ description:
 extends_documentation_fragment:
   - runbook.ops.attributes
   - runbook.ops.attributes.READ_ONLY
+seealso:
+  - module: runbook.ops.log_summary
+  - module: runbook.ops.health_probe
 options:
   paths:
     description: Access log files or globs; C(.gz) files are decompressed while reading.

@@ -101,6 +101,11 @@ attributes:
     support: full
   diff_mode:
     support: none
+  action_group:
+    description: Use C(group/runbook.ops.postgres) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - runbook.ops.postgres
 notes:
   - Cancelling or terminating another role's session needs a superuser, membership in that role, or membership
     in C(pg_signal_backend); a superuser's session can only be signalled by a superuser. The module checks this
@@ -110,6 +115,7 @@ notes:
   - O(login_db) only chooses where to connect; sessions of every database are looked at.
 seealso:
   - module: runbook.ops.pg_report
+  - module: runbook.ops.pg_vacuum
 """
 
 EXAMPLES = r"""

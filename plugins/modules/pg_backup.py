@@ -46,6 +46,15 @@ attributes:
       retention would delete; creates and deletes nothing.
   diff_mode:
     support: none
+  action_group:
+    description: Use C(group/runbook.ops.postgres) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - runbook.ops.postgres
+seealso:
+  - module: runbook.ops.pg_restore
+  - module: runbook.ops.backup_copy
+  - module: runbook.ops.backup_history
 options:
   databases:
     description: Databases to back up. Empty means every non-template database that accepts connections.

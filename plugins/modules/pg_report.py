@@ -13,7 +13,7 @@ version_added: 0.1.0
 author: runbook.ops maintainers (@runbook-ops)
 description:
   - Runs the diagnostic queries of the PostgreSQL runbook and returns them as one structured report
-    whose lists are easy to filter with P(community.general.json_query#filter) or C(selectattr).
+    whose lists are easy to filter with C(selectattr) or the C(json_query) filter of the community.general collection.
   - "Per-database sections (each selected database is visited over its own connection):
     C(tables) (sizes), C(bloat) (dead tuples and a bloat estimate), C(unused_indexes),
     C(seq_scans) (missing-index candidates), C(slow_queries) (pg_stat_statements) and
@@ -29,6 +29,12 @@ extends_documentation_fragment:
   - runbook.ops.postgres
   - runbook.ops.attributes
   - runbook.ops.attributes.READ_ONLY
+attributes:
+  action_group:
+    description: Use C(group/runbook.ops.postgres) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - runbook.ops.postgres
 options:
   sections:
     description:
@@ -111,6 +117,8 @@ notes:
     use the pgstattuple extension for exact figures.
 seealso:
   - module: runbook.ops.pg_activity
+  - module: runbook.ops.pg_vacuum
+  - module: runbook.ops.health_probe
 """
 
 EXAMPLES = r"""

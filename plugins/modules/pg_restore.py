@@ -38,6 +38,14 @@ attributes:
       restoring or creating anything.
   diff_mode:
     support: none
+  action_group:
+    description: Use C(group/runbook.ops.postgres) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - runbook.ops.postgres
+seealso:
+  - module: runbook.ops.pg_backup
+  - module: runbook.ops.backup_fetch
 options:
   backup:
     description:

@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 module: pg_vacuum
 short_description: VACUUM and ANALYZE PostgreSQL tables that cross dead-tuple and modification thresholds
 version_added: 0.1.0
-author: runbook.ops maintainers (!UNKNOWN)
+author: runbook.ops maintainers (@runbook-ops)
 description:
   - Reads C(pg_stat_user_tables) in each selected database and runs C(VACUUM), C(VACUUM (ANALYZE)) or
     C(ANALYZE) only on the tables that need it, one statement per table, so that RV(changed) means
@@ -37,6 +37,11 @@ attributes:
       tables a real run would skip because another session holds a conflicting lock.
   diff_mode:
     support: none
+  action_group:
+    description: Use C(group/runbook.ops.postgres) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - runbook.ops.postgres
 options:
   databases:
     description:
@@ -178,6 +183,8 @@ seealso:
   - name: The Cumulative Statistics System
     description: pg_stat_user_tables and when statistics are reported.
     link: https://www.postgresql.org/docs/current/monitoring-stats.html
+  - module: runbook.ops.pg_report
+  - module: runbook.ops.pg_data_retention
 """
 
 EXAMPLES = r"""

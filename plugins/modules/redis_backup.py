@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 module: redis_backup
 short_description: Consistent RDB backups of a Redis server with checksums, manifests and safe retention
 version_added: 0.1.0
-author: runbook.ops maintainers (!UNKNOWN)
+author: runbook.ops maintainers (@runbook-ops)
 description:
   - Runs C(BGSAVE) and waits until the save is really done (C(LASTSAVE) or C(rdb_saves) advanced,
     C(rdb_bgsave_in_progress) is 0 and C(rdb_last_bgsave_status) is C(ok)), polling with a short interval
@@ -42,6 +42,15 @@ attributes:
     details: Reports the backup that would be made and what retention would delete; saves and deletes nothing.
   diff_mode:
     support: none
+  action_group:
+    description: Use C(group/runbook.ops.redis) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - runbook.ops.redis
+seealso:
+  - module: runbook.ops.redis_restore
+  - module: runbook.ops.backup_copy
+  - module: runbook.ops.backup_history
 options:
   name:
     description: Name of the backup series (file prefix and retention group). Default C(redis-<login_port>).

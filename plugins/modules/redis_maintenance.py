@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 module: redis_maintenance
 short_description: Report on a Redis server and set its memory settings idempotently
 version_added: 0.1.0
-author: runbook.ops maintainers (!UNKNOWN)
+author: runbook.ops maintainers (@runbook-ops)
 description:
   - Reports memory (used, peak, fragmentation ratio, C(maxmemory) and policy), clients, keyspace,
     persistence and replication status, and the biggest keys found by sampling
@@ -31,6 +31,14 @@ attributes:
   diff_mode:
     support: full
     details: Shows each changed setting as old and new value.
+  action_group:
+    description: Use C(group/runbook.ops.redis) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - runbook.ops.redis
+seealso:
+  - module: runbook.ops.redis_purge
+  - module: runbook.ops.redis_backup
 options:
   maxmemory:
     description: Memory limit, in bytes or with Redis units (C(100mb) = 100*2^20, C(100m) = 100*10^6, C(2gb)); C(0) means none.

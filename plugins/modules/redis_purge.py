@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 module: redis_purge
 short_description: Delete Redis keys by pattern without blocking the server
 version_added: 0.1.0
-author: runbook.ops maintainers (!UNKNOWN)
+author: runbook.ops maintainers (@runbook-ops)
 description:
   - Deletes the keys matching one or more glob patterns with C(SCAN) (small C(COUNT)) and
     C(UNLINK) (C(DEL) on servers without C(UNLINK)). Scanning and deleting overlap (a scanner
@@ -31,6 +31,13 @@ attributes:
     support: full
   diff_mode:
     support: none
+  action_group:
+    description: Use C(group/runbook.ops.redis) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - runbook.ops.redis
+seealso:
+  - module: runbook.ops.redis_maintenance
 options:
   action:
     description:

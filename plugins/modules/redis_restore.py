@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 module: redis_restore
 short_description: Restore a Redis server from an RDB backup made by redis_backup
 version_added: 0.1.0
-author: runbook.ops maintainers (!UNKNOWN)
+author: runbook.ops maintainers (@runbook-ops)
 description:
   - Checks the backup's sha256 against its manifest, stops the server (a systemd O(service), or
     O(stop_command)), puts the RDB in place atomically with the owner and mode of the file it replaces
@@ -33,6 +33,14 @@ attributes:
     details: Checks the backup and reports what would be done; stops nothing.
   diff_mode:
     support: none
+  action_group:
+    description: Use C(group/runbook.ops.redis) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - runbook.ops.redis
+seealso:
+  - module: runbook.ops.redis_backup
+  - module: runbook.ops.backup_fetch
 options:
   src:
     description: The backup RDB file (its C(.manifest.json) must be next to it).

@@ -91,6 +91,9 @@ notes:
   - The HTML page is rendered by Jinja2 (part of ansible-core) with autoescape."
 seealso:
   - module: runbook.ops.backup_history
+  - plugin: runbook.ops.run_report
+    plugin_type: callback
+    description: The callback writes the same report at the end of every run, with every host the run targeted.
 """
 
 EXAMPLES = r"""

@@ -4,55 +4,23 @@ installed by scripts/setup_browser.sh): to PNG and to DOM, with a net log that s
 request the page made. A control page that does fetch proves the detection works."""
 from __future__ import annotations
 
-import json
-import shutil
 import struct
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from harness.browser import CHROMIUM, chromium
 from rr_helpers import EVIL_SCRIPT
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit"))
 from test_run_report import parse_html  # noqa: E402
 
-CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
     reason="SKIPPED: Debian's chromium is not installed (run scripts/setup_browser.sh); the browser test did not run")
 
 SECTIONS = ("summary", "hosts", "problems", "probes", "vacuum", "pg-report", "backups", "retention", "redis", "charts",
             "chart-database-sizes", "chart-backup-sizes", "chart-probe-latency", "chart-dead-tuples")
-
-
-def chromium(page: Path, out: Path, *mode: str) -> tuple[str, list[dict]]:
-    """Run headless Chromium on a file; (stdout, page-initiated requests from the net log)."""
-    out.mkdir(parents=True, exist_ok=True)
-    netlog = out / "netlog.json"
-    argv = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-            f"--user-data-dir={out / 'profile'}", f"--log-net-log={netlog}", *mode, page.resolve().as_uri()]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=180, check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout, page_requests(netlog)
-
-
-def page_requests(netlog: Path) -> list[dict]:
-    """URL requests the page itself started (initiator is the page's opaque file origin, or the request
-    belongs to the file:// site), leaving out the browser's own background requests."""
-    data = json.loads(netlog.read_text())
-    names = {v: k for k, v in data["constants"]["logEventTypes"].items()}
-    out = []
-    for event in data["events"]:
-        if names.get(event["type"]) != "URL_REQUEST_START_JOB":
-            continue
-        params = event.get("params") or {}
-        if "url" not in params:
-            continue
-        if params.get("initiator") != "not an origin" or "file://" in params.get("network_isolation_key", ""):
-            out.append(params)
-    return out
 
 
 def png_size(path: Path) -> tuple[int, int]:
