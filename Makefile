@@ -16,7 +16,8 @@ demo: setup
 	$(VENV)/python scripts/demo.py
 
 ## The README's test command (also what .ci/run calls): everything CI checks.
-## Hosts first (a Docker engine, podman and the locally built host images, cached), then the
+## Hosts first (a Docker engine, podman and the locally built host images, cached; Debian's Prometheus,
+## Alertmanager, Pushgateway and node_exporter for the alert-rule tests), then the
 ## unit and integration tests on both cores (each pytest worker starts its own servers),
 ## the PostgreSQL majors and ansible-core versions matrix, lint, ansible-test sanity, the build
 ## check, and the molecule scenarios two at a time.
@@ -24,12 +25,14 @@ PYTEST_WORKERS ?= 2
 test: setup
 	bash scripts/setup_docker.sh
 	bash scripts/setup_molecule_hosts.sh
+	bash scripts/setup_monitoring.sh
 	$(PYTEST) tests/unit tests/integration -q -n $(PYTEST_WORKERS) --dist loadfile
 	$(MAKE) --no-print-directory test-pg-majors test-ansible-cores
 	$(MAKE) --no-print-directory lint sanity build-check docs
 	$(MAKE) --no-print-directory molecule MOLECULE_JOBS=2
 
 test-unit: setup
+	bash scripts/setup_monitoring.sh
 	$(PYTEST) tests/unit -q
 
 test-integration: setup
