@@ -7,7 +7,7 @@
 The parts of the PostgreSQL client layer that do not need psycopg: the shared
 argument spec, the error type, the connect and statement bounds, and the words for a
 failed connection, a statement cut at its bound or an unknown database. ``_postgres.py`` (psycopg) and the client
-tools of ``_pg_dump.py`` (psql, pg_dump) both speak through these, so a wrong
+tools of ``_pg_tools.py`` (psql, pg_dump) both speak through these, so a wrong
 password reads the same whichever client met it. Importing this file costs
 nothing: pg_backup loads psycopg (about 80 ms) only when it needs a session of
 its own.

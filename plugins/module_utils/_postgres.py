@@ -15,7 +15,7 @@ Time bound: psycopg holds ``connect_timeout`` (at least 2 s, libpq's rule) as on
 deadline over the whole connection (TCP, TLS handshake, startup,
 authentication), however the server drips or stalls; missing it is reported as
 ``no complete answer within N s (deadline)``. pg_dump / pg_restore children get
-the same bound through ``PGCONNECT_TIMEOUT`` (``_pg_dump.tool_env``).
+the same bound through ``PGCONNECT_TIMEOUT`` (``_pg_tools.tool_env``).
 
 Once connected, every statement is bounded by ``statement_timeout`` (seconds, the
 module's default unless set; 0 leaves the server's setting alone): the session's
