@@ -504,6 +504,8 @@ def empty_report(schedule: str, stamp: str) -> dict:
         "generated_at": None,
         "check_mode": False,
         "status": "ok",
+        # without the callback: what the report could not know (_run_report_partial.PARTIAL), else null
+        "partial": None,
         "hosts": [],
         "problems": [],
         "probes": [],
@@ -605,6 +607,7 @@ def merge(host_reports: t.Sequence[dict], schedule: str, stamp: str,
     out["check_mode"] = out["check_mode"] or bool(run.get("check_mode"))
     run_keys = ("playbook", "started_at", "finished_at", "duration_seconds", "interrupted", "stopped")
     out["run"] = {k: run.get(k) for k in run_keys}
+    out["partial"] = run.get("partial") or None
     out["hosts"].sort(key=lambda h: (-STATUS_VALUE[h["status"]],
                                      OUTCOMES.index(h["outcome"]) if h["outcome"] in OUTCOMES else 9, h["host"]))
     out["data_loss"] = data_loss(out, **_dict(thresholds))
@@ -689,6 +692,7 @@ def summary(report: dict, paths: dict | None = None) -> dict:
         "stamp": report["stamp"],
         "check_mode": report["check_mode"],
         "status": report["status"],
+        "partial": report.get("partial"),
         "hosts": {h["host"]: h["status"] for h in report["hosts"]},
         "outcomes": {h["host"]: h["outcome"] for h in report["hosts"]},
         "failed_hosts": [h["host"] for h in report["hosts"] if h["outcome"] in ("failed", "unreachable")],
@@ -947,6 +951,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "runbook_run_status": ("gauge", "Worst status of the run: 0 ok, 1 warning, 2 critical."),
     "runbook_run_duration_seconds": ("gauge", "Wall-clock duration of the run."),
     "runbook_run_interrupted": ("gauge", "1 when the run was interrupted (the report holds what it saw)."),
+    "runbook_run_partial": ("gauge", "1 when the report was written without the callback (partial, see the report)."),
     "runbook_host_status": ("gauge", "Worst status of a host in the run: 0 ok, 1 warning, 2 critical."),
     "runbook_host_outcome": ("gauge", "1 for the host's outcome in the run (ok, changed, failed, unreachable, not_reached)."),
     "runbook_host_unreachable": ("gauge", "1 when the host was unreachable in the run."),
@@ -1002,6 +1007,7 @@ def metric_samples(report: dict) -> dict[str, list[tuple[dict, float]]]:
     run = _dict(report.get("run"))
     add("runbook_run_duration_seconds", {}, run.get("duration_seconds"))
     add("runbook_run_interrupted", {}, 1 if run.get("interrupted") else 0)
+    add("runbook_run_partial", {}, 1 if report.get("partial") else 0)
     for h in report["hosts"]:
         add("runbook_host_status", {"host": h["host"]}, STATUS_VALUE[h["status"]])
         add("runbook_host_outcome", {"host": h["host"], "outcome": h.get("outcome", "ok")}, 1)
@@ -1256,15 +1262,19 @@ def build_run(report_dir: str, schedule: str, stamp: str, host_reports: t.Sequen
 
 def build(report_dir: str, schedule: str, stamp: str, host_report_paths: t.Sequence[str],
           metrics_dir: str | None = None, keep_last: int = 0, check_mode: bool = False,
-          now: _dt.datetime | None = None) -> dict:
-    """Merge, render and write everything; the module's return value (without ``changed``)."""
+          now: _dt.datetime | None = None, run: dict | None = None) -> dict:
+    """Merge, render and write everything; the module's return value (without ``changed``).
+
+    ``run`` (see :func:`merge`) is what the module knows of the run without the callback
+    (:func:`_run_report_partial.partial_run`); its ``backup_failures`` feed :func:`update_backup_series`.
+    """
     if not re.match(r"^[A-Za-z0-9_.-]+$", schedule or ""):
         raise RunReportError(f"name: {schedule!r} must be a simple name (letters, digits, '.', '_', '-')")
     parse_stamp(stamp)
     if keep_last < 0:
         raise RunReportError(f"keep_last: must be 0 (keep all) or positive, got {keep_last}")
     reports = [load_host_report(p) for p in host_report_paths]
-    report = merge(reports, schedule, stamp, now)
+    report = merge(reports, schedule, stamp, now, run)
     json_path, html_path = run_report_paths(report_dir, schedule, stamp)
     metrics_path = os.path.join(metrics_dir, f"runbook_{schedule}.prom") if metrics_dir else None
     if not check_mode:
@@ -1275,6 +1285,8 @@ def build(report_dir: str, schedule: str, stamp: str, host_report_paths: t.Seque
                 except OSError as exc:
                     raise RunReportError(f"{what}: cannot create {directory}: {exc.strerror or exc}") from exc
         try:
+            if run is not None:
+                report["backup_series"] = update_backup_series(report_dir, report, _list(run.get("backup_failures")))
             write_atomic(json_path, json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
             write_atomic(html_path, render_html(report, os.path.basename(json_path)))
             if metrics_path:
