@@ -49,7 +49,7 @@ class CallbackModule(RunReport):
         if ENABLED_NAME in (C.CALLBACKS_ENABLED or []):
             return  # runbook.ops.run_report itself writes the report
         if not self.get_option("auto"):
-            self._display.display(f"runbook.ops: no run report callback (RUNBOOK_RUN_REPORT_AUTO=false): the report "
-                                  f"play writes a partial run report. {ENABLE_HINT}")
+            self._display.display(f"runbook.ops: the run report callback is off (auto = false): the report play writes "
+                                  f"a partial run report. {ENABLE_HINT}")
             return
         super().v2_playbook_on_start(playbook)

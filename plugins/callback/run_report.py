@@ -24,7 +24,10 @@ description:
   - The report is written however the run ends (failed or unreachable hosts, a play stopped by
     C(max_fail_percentage), check mode); an interrupted run writes what it saw, best effort.
   - "Enable it with C(callbacks_enabled = runbook.ops.run_report) in C(ansible.cfg) (the repository's does)
-    or C(ANSIBLE_CALLBACKS_ENABLED=runbook.ops.run_report) (AWX job template or execution environment)."
+    or C(ANSIBLE_CALLBACKS_ENABLED=runbook.ops.run_report) (AWX job template or execution environment).
+    The collection's playbooks load it themselves, without configuration (C(playbooks/callback_plugins))."
+  - At the start of each play it sets the play variable C(runbook_run_report_callback), which turns off the partial
+    run report of the role C(runbook.ops.report).
   - Inventory or extra variables override the options below (C(runbook_report_dir), C(runbook_metrics_dir),
     C(runbook_report_keep_last), C(runbook_report_name), C(runbook_data_loss_rows_share),
     C(runbook_data_loss_size_share)); they are read from the first host of the first play.

@@ -67,7 +67,7 @@ def _inventory(base: Path, name: str, login: dict, closed_port: int, redis_login
     down = {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": closed_port,
             "ansible_user": "nobody", "ansible_ssh_common_args": "-o ConnectTimeout=5 -o BatchMode=yes"}
     failing = dict(LOCAL, pg_backup_dir=str(base / "not-a-directory")) if PLAYBOOKS[name] != "pg_maintenance" \
-        else dict(LOCAL, runbook_pg_login=dict(login, login_port=closed_port, connect_timeout=5))
+        else dict(LOCAL, runbook_pg_login=dict(login, login_port=closed_port))
     common = {
         "runbook_runtime": "systemd", "runbook_pg_login": login, "runbook_databases": [DB],
         "runbook_redis_login": redis_login, "runbook_backup_dir": str(base / "backups"),
@@ -138,12 +138,12 @@ def test_no_report_says_ok_for_a_failed_or_unreachable_host(setup, redis_server,
             assert failure["role"] == f"runbook.ops.{step}" and failure["play"] and failure["task"]
         else:  # quarterly: no rescued steps, db3 failed before the report play
             assert hosts["db3"]["reason"] == P.LOST
-        assert "no run report callback (RUNBOOK_RUN_REPORT_AUTO=false)" in result.stdout
+        assert "the run report callback is off (auto = false)" in result.stdout
     else:
         assert report["partial"] is None
         assert hosts["db2"]["outcome"] == "unreachable" and "Connection refused" in hosts["db2"]["reason"]
         assert hosts["db3"]["outcome"] == "failed" and hosts["db3"]["failures"][0]["message"]
-        assert "no run report callback" not in result.stdout
+        assert "the run report callback is off" not in result.stdout
     if step == "pg_backup":
         assert [(s["host"], s["name"]) for s in report["backup_series"] if s["last_failure"]] == [("db3", DB)]
 
