@@ -28,7 +28,8 @@ description:
     Redis purges and charts of database and backup sizes over time, probe latency and dead tuples.
   - Every value that came from a host is HTML-escaped in the page and escaped in the metrics' label values.
   - "Run report schema (C(format=runbook.ops/run-report), C(version=1)): C(schedule), C(stamp), C(generated_at),
-    C(check_mode), C(partial) (null, or what a report written without the callback cannot know), C(status) (worst of C(ok), C(warning), C(critical)), C(hosts) (per host C(host), C(status),
+    C(check_mode), C(partial) (null, or what a report written without the callback cannot know),
+    C(status) (worst of C(ok), C(warning), C(critical)), C(hosts) (per host C(host), C(status),
     C(outcome) (C(ok), C(changed), C(failed), C(unreachable), C(not_reached); without the callback C(ok) or C(failed)),
     C(reason), C(failures) (C(play), C(role), C(task), C(action), C(message), C(rescued)),
     C(check_mode), C(steps), C(problems), C(source), C(results) = the per-host results as written), C(problems)

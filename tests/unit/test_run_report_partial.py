@@ -80,6 +80,6 @@ def test_build_writes_the_partial_report_and_the_failed_backup_series(tmp_path):
 
 def test_backup_failures_of_other_actions_and_single_names():
     assert P.backup_failures("h", "ansible.builtin.fail", {}, "m") == []
-    assert P.backup_failures("h", "redis_backup", None, "m") == [{"host": "h", "kind": "redis", "name": "redis",
-                                                                   "message": "m"}]
+    redis = {"host": "h", "kind": "redis", "name": "redis", "message": "m"}
+    assert P.backup_failures("h", "redis_backup", None, "m") == [redis]
     assert P.backup_failures("h", "runbook.ops.pg_backup", {"database": "shop"}, "m")[0]["name"] == "shop"
