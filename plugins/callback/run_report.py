@@ -24,65 +24,17 @@ description:
   - The report is written however the run ends (failed or unreachable hosts, a play stopped by
     C(max_fail_percentage), check mode); an interrupted run writes what it saw, best effort.
   - "Enable it with C(callbacks_enabled = runbook.ops.run_report) in C(ansible.cfg) (the repository's does)
-    or C(ANSIBLE_CALLBACKS_ENABLED=runbook.ops.run_report) (AWX job template or execution environment)."
+    or C(ANSIBLE_CALLBACKS_ENABLED=runbook.ops.run_report) (AWX job template or execution environment).
+    The collection's playbooks load it themselves, without configuration (C(playbooks/callback_plugins))."
+  - At the start of each play it sets the play variable C(runbook_run_report_callback), which turns off the partial
+    run report of the role C(runbook.ops.report).
   - Inventory or extra variables override the options below (C(runbook_report_dir), C(runbook_metrics_dir),
     C(runbook_report_keep_last), C(runbook_report_name), C(runbook_data_loss_rows_share),
     C(runbook_data_loss_size_share)); they are read from the first host of the first play.
 requirements:
   - enable in configuration
-options:
-  report_dir:
-    description: Directory of the run reports on the controller.
-    type: path
-    default: /var/tmp/runbook-reports
-    env:
-      - name: RUNBOOK_REPORT_DIR
-    ini:
-      - section: callback_runbook_report
-        key: report_dir
-  metrics_dir:
-    description: Directory of node_exporter's textfile collector; empty writes no metrics. Default C(<report_dir>/metrics).
-    type: str
-    env:
-      - name: RUNBOOK_METRICS_DIR
-    ini:
-      - section: callback_runbook_report
-        key: metrics_dir
-  keep_last:
-    description: Run reports of the same name to keep (C(0) keeps all).
-    type: int
-    default: 30
-    env:
-      - name: RUNBOOK_REPORT_KEEP_LAST
-    ini:
-      - section: callback_runbook_report
-        key: keep_last
-  name:
-    description: Name of the run (first part of the file names); default the playbook's file name without C(.yml).
-    type: str
-    env:
-      - name: RUNBOOK_REPORT_NAME
-    ini:
-      - section: callback_runbook_report
-        key: name
-  data_loss_rows_share:
-    description: Warn when a table of a new PostgreSQL backup has lost more than this share of its rows.
-    type: float
-    default: 0.5
-    env:
-      - name: RUNBOOK_DATA_LOSS_ROWS_SHARE
-    ini:
-      - section: callback_runbook_report
-        key: data_loss_rows_share
-  data_loss_size_share:
-    description: Warn when a new PostgreSQL backup is smaller than the previous verified one by more than this share.
-    type: float
-    default: 0.5
-    env:
-      - name: RUNBOOK_DATA_LOSS_SIZE_SHARE
-    ini:
-      - section: callback_runbook_report
-        key: data_loss_size_share
+extends_documentation_fragment:
+  - runbook.ops.run_report_callback
 """
 
 import atexit
@@ -100,23 +52,21 @@ try:
     from ansible_collections.runbook.ops.plugins.module_utils import _run_report as R
     from ansible_collections.runbook.ops.plugins.module_utils._run_report_common import STAMP_RE, RunReportError
     from ansible_collections.runbook.ops.plugins.module_utils._run_report_redact import redact
+    from ansible_collections.runbook.ops.plugins.module_utils import _run_report_partial as P
 except ImportError:  # pragma: no cover (the collection is always importable where the plugin loads)
-    R = None
+    R = P = None
 
 _VARS = ("runbook_report_dir", "runbook_metrics_dir", "runbook_report_keep_last", "runbook_report_name",
          "runbook_data_loss_rows_share", "runbook_data_loss_size_share")
 _FACT_STEP = re.compile(r"^([a-z][a-z0-9_]*)_results$")
-_BACKUP_ACTIONS = {"pg_backup": "postgres", "redis_backup": "redis"}
+# a play variable that tells the role runbook.ops.report that this plugin writes the run report
+ACTIVE_VAR = "runbook_run_report_callback"
 _SECRET_VAR = re.compile(r"(?i)(pass(word)?|secret|token|api_?key)")
 
 
 def _plain(value):
     """Results as plain JSON data (ansible's tagged strings, sets, dates become JSON types)."""
     return json.loads(json.dumps(value, default=str))
-
-
-def _short(action: str) -> str:
-    return str(action or "").rsplit(".", 1)[-1]
 
 
 class CallbackModule(CallbackBase):
@@ -177,11 +127,19 @@ class CallbackModule(CallbackBase):
                             "hosts": None, "serial": bool(play.serial), "started": False, "reached": set(), "failed": set()}
             self.plays.append(self.current)
         self.current["started"] = True
+        self._announce(play)
         if self.current["hosts"] is None:
             self.current["hosts"] = self._hosts_of(play) or []
         if not self.settings:
             self._read_settings(play)
         self._put_first()
+
+    def _announce(self, play):
+        """Tell the role runbook.ops.report (its report_run_enabled) that this plugin writes the run report."""
+        try:
+            play.vars[ACTIVE_VAR] = self.CALLBACK_NAME
+        except (AttributeError, TypeError) as exc:  # pragma: no cover (Play.vars is a dict in every ansible-core)
+            self._display.warning(f"runbook.ops.run_report: cannot tell the report role it is enabled: {exc}")
 
     def _read_settings(self, play):
         """The report settings: inventory / extra variables of the play's first host, else the plugin options."""
@@ -265,12 +223,12 @@ class CallbackModule(CallbackBase):
         task = result._task  # pylint: disable=protected-access
         role = getattr(task, "_role", None)
         return {"play": self.play.get_name() if self.play else "", "role": role.get_name() if role else "",
-                "task": task.get_name(), "action": _short(task.action),
+                "task": task.get_name(), "action": P.short_action(task.action),
                 "message": redact(message, self.secrets)}
 
     def _collect(self, name, result):
         data = result._result  # pylint: disable=protected-access
-        action = _short(result._task.action)  # pylint: disable=protected-access
+        action = P.short_action(result._task.action)  # pylint: disable=protected-access
         steps = self.results.setdefault(name, {})
         facts = data.get("ansible_facts") or {}
         if action == "set_fact":
@@ -308,13 +266,8 @@ class CallbackModule(CallbackBase):
         host["failures"].append(failure)
         if self.current is not None:
             self.current["failed"].add(name)
-        kind = _BACKUP_ACTIONS.get(failure["action"])
-        if kind:
-            args = (data.get("invocation") or {}).get("module_args") or {}
-            names = args.get("databases") or [args.get("database") or args.get("name") or kind]
-            for n in names if isinstance(names, list) else [names]:
-                self.backup_failures.append({"host": name, "kind": kind, "name": str(n),
-                                             "message": failure["message"]})
+        args = (data.get("invocation") or {}).get("module_args") or {}
+        self.backup_failures += P.backup_failures(name, failure["action"], args, failure["message"])
 
     def v2_runner_on_unreachable(self, result):
         name, host = self._seen(result)

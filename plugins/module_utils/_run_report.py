@@ -55,6 +55,7 @@ def summary(report: dict, paths: dict | None = None) -> dict:
         "stamp": report["stamp"],
         "check_mode": report["check_mode"],
         "status": report["status"],
+        "partial": report.get("partial"),
         "hosts": {h["host"]: h["status"] for h in report["hosts"]},
         "outcomes": {h["host"]: h["outcome"] for h in report["hosts"]},
         "failed_hosts": [h["host"] for h in report["hosts"] if h["outcome"] in ("failed", "unreachable")],
@@ -116,14 +117,18 @@ def build_run(report_dir: str, schedule: str, stamp: str, host_reports: t.Sequen
 
 def build(report_dir: str, schedule: str, stamp: str, host_report_paths: t.Sequence[str],
           metrics_dir: str | None = None, keep_last: int = 0, check_mode: bool = False,
-          now: _dt.datetime | None = None) -> dict:
-    """Merge, render and write everything; the module's return value (without ``changed``)."""
+          now: _dt.datetime | None = None, run: dict | None = None) -> dict:
+    """Merge, render and write everything; the module's return value (without ``changed``).
+
+    ``run`` (see :func:`merge`) is what the module knows of the run without the callback
+    (:func:`_run_report_partial.partial_run`); its ``backup_failures`` feed :func:`update_backup_series`.
+    """
     check_name(schedule)
     parse_stamp(stamp)
     if keep_last < 0:
         raise RunReportError(f"keep_last: must be 0 (keep all) or positive, got {keep_last}")
     reports = [load_host_report(p) for p in host_report_paths]
-    report = merge(reports, schedule, stamp, now)
+    report = merge(reports, schedule, stamp, now, run)
     json_path, html_path = run_report_paths(report_dir, schedule, stamp)
     metrics_path = metrics_file(metrics_dir, schedule)
     if not check_mode:
@@ -134,6 +139,8 @@ def build(report_dir: str, schedule: str, stamp: str, host_report_paths: t.Seque
                 except OSError as exc:
                     raise RunReportError(f"{what}: cannot create {directory}: {exc.strerror or exc}") from exc
         try:
+            if run is not None:
+                report["backup_series"] = update_backup_series(report_dir, report, _list(run.get("backup_failures")))
             write_files(report, json_path, html_path, metrics_path)
         except OSError as exc:
             raise RunReportError(f"cannot write the run report: {exc}") from exc

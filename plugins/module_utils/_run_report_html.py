@@ -162,7 +162,8 @@ TEMPLATE = r"""
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ title }}</title><style>{{ css }}</style></head><body>
 <header><h1>{{ title }} {{ badge(r.status) }}{% if r.check_mode %}<span class="check">check mode: nothing was changed</span>{% endif %}
-{%- if r.run.interrupted %}<span class="check">interrupted: the report holds what the run saw</span>{% endif %}</h1>
+{%- if r.run.interrupted %}<span class="check">interrupted: the report holds what the run saw</span>{% endif %}
+{%- if r.get('partial') %}<span class="check">partial</span>{% endif %}</h1>
 <div class="meta">generated {{ r.generated_at }} &middot; {{ r.hosts | length }} hosts
 {%- if r.run.duration_seconds is not none %} &middot; {{ r.run.duration_seconds | num }} s{% endif %}
 {%- if json_name %} &middot; machine-readable: <code>{{ json_name }}</code>{% endif %} &middot; schema {{ r.format }} v{{ r.version }}</div></header>
@@ -173,6 +174,8 @@ TEMPLATE = r"""
 </div></section>
 
 <section id="hosts"><h2>Hosts</h2>
+{%- if r.get('partial') %}<p class="stopped partial"><b>Partial report</b> (written without the callback
+runbook.ops.run_report): {{ r.partial }}.</p>{% endif -%}
 {%- if r.run.stopped %}<p class="stopped"><b>The run stopped</b> in the play <q>{{ r.run.stopped.play }}</q>
 {%- if r.run.stopped.failed %} after {{ r.run.stopped.failed | join(', ') }} failed{% endif %}.
 {%- if r.run.stopped.not_reached %} Not reached{% if r.run.stopped.serial %} (not updated){% endif %}:

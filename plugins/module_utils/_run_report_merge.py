@@ -339,6 +339,8 @@ def empty_report(schedule: str, stamp: str) -> dict:
         "generated_at": None,
         "check_mode": False,
         "status": "ok",
+        # without the callback: what the report could not know (_run_report_partial.PARTIAL), else null
+        "partial": None,
         "hosts": [],
         "problems": [],
         "probes": [],
@@ -440,6 +442,7 @@ def merge(host_reports: t.Sequence[dict], schedule: str, stamp: str,
     out["check_mode"] = out["check_mode"] or bool(run.get("check_mode"))
     run_keys = ("playbook", "started_at", "finished_at", "duration_seconds", "interrupted", "stopped")
     out["run"] = {k: run.get(k) for k in run_keys}
+    out["partial"] = run.get("partial") or None
     out["hosts"].sort(key=lambda h: (-STATUS_VALUE[h["status"]],
                                      OUTCOMES.index(h["outcome"]) if h["outcome"] in OUTCOMES else 9, h["host"]))
     out["data_loss"] = data_loss(out, **_dict(thresholds))

@@ -25,6 +25,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "runbook_run_status": ("gauge", "Worst status of the run: 0 ok, 1 warning, 2 critical."),
     "runbook_run_duration_seconds": ("gauge", "Wall-clock duration of the run."),
     "runbook_run_interrupted": ("gauge", "1 when the run was interrupted (the report holds what it saw)."),
+    "runbook_run_partial": ("gauge", "1 when the report was written without the callback (partial, see the report)."),
     "runbook_host_status": ("gauge", "Worst status of a host in the run: 0 ok, 1 warning, 2 critical."),
     "runbook_host_outcome": ("gauge", "1 for the host's outcome in the run (ok, changed, failed, unreachable, not_reached)."),
     "runbook_host_unreachable": ("gauge", "1 when the host was unreachable in the run."),
@@ -80,6 +81,7 @@ def metric_samples(report: dict) -> dict[str, list[tuple[dict, float]]]:
     run = _dict(report.get("run"))
     add("runbook_run_duration_seconds", {}, run.get("duration_seconds"))
     add("runbook_run_interrupted", {}, 1 if run.get("interrupted") else 0)
+    add("runbook_run_partial", {}, 1 if report.get("partial") else 0)
     for h in report["hosts"]:
         add("runbook_host_status", {"host": h["host"]}, STATUS_VALUE[h["status"]])
         add("runbook_host_outcome", {"host": h["host"], "outcome": h.get("outcome", "ok")}, 1)

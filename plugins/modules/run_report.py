@@ -17,6 +17,10 @@ description:
     (enabled in the repository's C(ansible.cfg)) writes the same run report itself from everything it saw, with every
     host the run targeted, also those that failed or were unreachable before the last play; see
     C(ansible-doc -t callback runbook.ops.run_report).
+  - "Without the callback the report is partial, and says so (C(partial)): O(targeted_hosts) without a per-host
+    report failed or were unreachable before the report play and are listed as C(failed), without their messages; a
+    host whose step failed (C(failed_steps) / C(step_failures) of its report, remembered by the role
+    C(runbook.ops.step)) is C(failed) with the step's task and message; the other hosts are C(ok)."
   - Reads the per-host JSON reports of one run (written by the role C(runbook.ops.report)) and writes
     C(<report_dir>/<name>-<stamp>.json), the run report (schema below), and C(<report_dir>/<name>-<stamp>.html),
     one self-contained HTML page (inline CSS and SVG charts, no script, a Content-Security-Policy that forbids
@@ -24,8 +28,9 @@ description:
     Redis purges and charts of database and backup sizes over time, probe latency and dead tuples.
   - Every value that came from a host is HTML-escaped in the page and escaped in the metrics' label values.
   - "Run report schema (C(format=runbook.ops/run-report), C(version=1)): C(schedule), C(stamp), C(generated_at),
-    C(check_mode), C(status) (worst of C(ok), C(warning), C(critical)), C(hosts) (per host C(host), C(status),
-    C(outcome) (C(ok), C(changed), C(failed), C(unreachable), C(not_reached); from the callback, else C(ok)),
+    C(check_mode), C(partial) (null, or what a report written without the callback cannot know),
+    C(status) (worst of C(ok), C(warning), C(critical)), C(hosts) (per host C(host), C(status),
+    C(outcome) (C(ok), C(changed), C(failed), C(unreachable), C(not_reached); without the callback C(ok) or C(failed)),
     C(reason), C(failures) (C(play), C(role), C(task), C(action), C(message), C(rescued)),
     C(check_mode), C(steps), C(problems), C(source), C(results) = the per-host results as written), C(problems)
     (C(host), C(where), C(severity), C(message)), C(probes), C(vacuum) (C(databases), C(tables)), C(pg_report)
@@ -70,6 +75,13 @@ options:
     type: list
     elements: path
     required: true
+  targeted_hosts:
+    description:
+      - Every host the report play targeted (C(ansible_play_hosts_all)). Those without a per-host report in
+        O(host_reports) are in the report as C(failed), without a message.
+    type: list
+    elements: str
+    default: []
   metrics_dir:
     description:
       - Directory of node_exporter's textfile collector (for example C(/var/lib/prometheus/node-exporter)).
@@ -80,7 +92,7 @@ options:
     type: int
     default: 30
 notes:
-  - "Metrics: C(runbook_run_timestamp_seconds), C(runbook_run_check_mode), C(runbook_run_status),
+  - "Metrics: C(runbook_run_timestamp_seconds), C(runbook_run_check_mode), C(runbook_run_status), C(runbook_run_partial),
     C(runbook_run_duration_seconds), C(runbook_run_interrupted), C(runbook_host_status), C(runbook_host_outcome)
     (label C(outcome)), C(runbook_host_unreachable), C(runbook_probe_status) (0 ok, 1 warning, 2 critical),
     C(runbook_probe_latency_seconds), C(runbook_backup_last_success_timestamp_seconds),
@@ -103,6 +115,7 @@ EXAMPLES = r"""
     name: daily
     stamp: "{{ _report_stamp }}"
     host_reports: "{{ ansible_play_hosts | map('extract', hostvars, 'report_file') | list }}"
+    targeted_hosts: "{{ ansible_play_hosts_all }}"
     metrics_dir: /var/lib/prometheus/node-exporter
     keep_last: 30
   delegate_to: localhost
@@ -139,6 +152,10 @@ deleted:
   returned: always
   type: list
   elements: str
+hint:
+  description: How to get the full report (the callback plugin C(runbook.ops.run_report)); the role prints it.
+  returned: always
+  type: str
 summary:
   description: The compact run report (what the role publishes with set_stats for AWX).
   returned: always
@@ -147,6 +164,7 @@ summary:
     schedule: daily
     stamp: 20261124T020000Z
     status: warning
+    partial: null
     hosts: {db1: ok, web1: warning}
     probes: {ok: 7, warning: 1, critical: 0}
     tables_vacuumed: 2
@@ -171,6 +189,9 @@ summary:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.runbook.ops.plugins.module_utils._run_report import build
 from ansible_collections.runbook.ops.plugins.module_utils._run_report_common import RunReportError
+from ansible_collections.runbook.ops.plugins.module_utils._run_report_read import load_host_report
+from ansible_collections.runbook.ops.plugins.module_utils._run_report_redact import redact
+from ansible_collections.runbook.ops.plugins.module_utils._run_report_partial import ENABLE_HINT, partial_run
 
 
 def main() -> None:
@@ -180,6 +201,7 @@ def main() -> None:
             name=dict(type="str", required=True),
             stamp=dict(type="str", required=True),
             host_reports=dict(type="list", elements="path", required=True),
+            targeted_hosts=dict(type="list", elements="str", default=[]),
             metrics_dir=dict(type="path"),
             keep_last=dict(type="int", default=30),
         ),
@@ -187,11 +209,13 @@ def main() -> None:
     )
     p = module.params
     try:
+        # what the module knows of the run without the callback (build reads the reports again: a few ms)
+        run = partial_run([load_host_report(path) for path in p["host_reports"]], p["targeted_hosts"], redact)
         result = build(p["report_dir"], p["name"], p["stamp"], p["host_reports"], p["metrics_dir"],
-                       p["keep_last"], module.check_mode)
+                       p["keep_last"], module.check_mode, run=run)
     except RunReportError as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(changed=True, **result)
+    module.exit_json(changed=True, hint=ENABLE_HINT, **result)
 
 
 if __name__ == "__main__":
