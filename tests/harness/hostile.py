@@ -196,7 +196,7 @@ def _resp_commands(buf: bytearray) -> list[list[bytes]]:
         if end < 0:
             break
         count, pos, args = int(buf[1:end]), end + 2, []
-        for _ in range(count):
+        for _arg in range(count):
             end = buf.find(b"\r\n", pos)
             if end < 0 or not buf.startswith(b"$", pos):
                 return out
