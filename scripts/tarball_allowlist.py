@@ -24,6 +24,8 @@ ALLOWED = [re.compile(p) for p in (
     rf"roles/{NAME}/(defaults|vars|meta|handlers|tasks)/{NAME}\.yml",
     rf"roles/{NAME}/templates/[a-z0-9_.-]+\.j2", rf"roles/{NAME}/files/[a-z0-9_.-]+",
     rf"playbooks/{NAME}\.yml",
+    # the run report callback the collection's playbooks load themselves (playbooks/callback_plugins)
+    rf"playbooks/callback_plugins/{NAME}\.py",
     rf"inventory/example/(hosts\.yml|group_vars/{NAME}\.yml)",
 )]
 REQUIRED = ["MANIFEST.json", "FILES.json", "README.md", "LICENSE", "meta/runtime.yml"]

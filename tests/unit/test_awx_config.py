@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 AWX = REPO / "awx"
 BIN = Path(sys.executable).parent
 
-SCHEDULE_PLAYBOOKS = {"daily", "weekly", "monthly", "quarterly", "backup", "restore", "upgrade", "system_update"}
+SCHEDULE_PLAYBOOKS = {"daily", "weekly", "monthly", "quarterly", "backup", "restore", "upgrade", "system_update",
+                      "monitoring"}
 SURVEY_TYPES = {"text", "textarea", "password", "integer", "float", "multiplechoice", "multiselect"}
 SECRET_NAME = re.compile(r"pass(word|phrase)|secret|token|private_key", re.I)
 

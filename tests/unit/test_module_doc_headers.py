@@ -64,4 +64,4 @@ def test_boto3_is_a_requirement_of_every_module_that_imports_it(name):
 
 
 def test_the_import_walk_finds_boto3_in_backup_copy():
-    assert "_offsite" in module_utils_imported(REPO / "plugins" / "modules" / "backup_copy.py")
+    assert "_dest_s3" in module_utils_imported(REPO / "plugins" / "modules" / "backup_copy.py")
