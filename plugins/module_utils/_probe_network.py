@@ -140,6 +140,10 @@ def _read_body(resp, deadline: Deadline) -> bytes:
     parts: list[bytes] = []
     size = 0
     while size < MAX_BODY:
+        # Python 3.13's read1 closes the connection once the whole body is in: done (a timeout
+        # set on that closed socket would fail with EBADF)
+        if getattr(resp, "isclosed", lambda: False)():
+            break
         if sock is not None:
             sock.settimeout(deadline.timeout())
         else:

@@ -34,7 +34,13 @@ def test_project_execution_environment_is_a_valid_schema_3_definition():
     validate_schema(ee)  # raises on an invalid definition
     assert ee["version"] == 3
     deps = ee["dependencies"]
-    assert {"ansible_core", "ansible_runner", "python_interpreter", "galaxy"} <= set(deps)
+    assert {"ansible_core", "ansible_runner", "python_interpreter", "galaxy", "system"} <= set(deps)
+    # a current ansible-core (2.20+ needs Python 3.12+) and what Ansible needs to reach hosts
+    core = Requirement(deps["ansible_core"]["package_pip"])
+    assert core.name == "ansible-core" and core.specifier.contains("2.21.5") and not core.specifier.contains("2.19.14")
+    assert deps["python_interpreter"]["python_path"] == "/usr/bin/python3.12"
+    system = {rule[0] for rule in Depends("\n".join(deps["system"]) + "\n").active_rules(RPM)}
+    assert system == {"openssh-clients", "sshpass", "rsync"}
     galaxy = yaml.safe_load((REPO / deps["galaxy"]).read_text())
     assert galaxy["collections"] == [{"name": "runbook_ops", "type": "dir"}]
     # the collection's sources reach the build context under runbook_ops/, galaxy.yml first
@@ -54,15 +60,21 @@ def test_collection_ee_metadata_points_at_its_requirement_files():
 def test_python_requirements_have_ranges_no_pins_and_no_ansible():
     reqs = _requirements(REPO / "meta" / "ee-requirements.txt")
     names = {r.name.lower() for r in reqs}
-    assert names == {"psycopg", "redis", "jmespath"}
+    # boto3: backup_copy / backup_fetch to S3 from the execution environment
+    assert names == {"psycopg", "redis", "jmespath", "boto3"}
     assert not names & {"ansible", "ansible-core", "ansible-base"}
     for r in reqs:
         assert r.specifier and not any(s.operator in ("==", "===") for s in r.specifier), str(r)
     # the same packages the modules need on a managed host
     runtime = {r.name.lower(): r for r in _requirements(REPO / "requirements" / "runtime.txt")}
-    assert names == set(runtime)
+    assert names - {"boto3"} == set(runtime)
     for r in reqs:
-        assert r.specifier == runtime[r.name.lower()].specifier and r.extras == runtime[r.name.lower()].extras
+        if r.name.lower() in runtime:
+            assert r.specifier == runtime[r.name.lower()].specifier and r.extras == runtime[r.name.lower()].extras
+    # the boto3 the S3 tests run with satisfies the range
+    dev = {r.name.lower(): r for r in _requirements(REPO / "requirements" / "dev.txt")}
+    boto3 = next(r for r in reqs if r.name.lower() == "boto3")
+    assert boto3.specifier.contains(str(next(iter(dev["boto3"].specifier)).version))
 
 
 def test_bindep_has_postgresql_and_redis_clients_for_rpm_and_debian_images():

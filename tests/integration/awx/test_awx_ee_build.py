@@ -38,7 +38,8 @@ def test_containerfile_has_every_stage_and_installs_what_the_definition_says(con
     text = (context / "Containerfile").read_text()
     lines = text.splitlines()
     assert 'ARG EE_BASE_IMAGE="quay.io/centos/centos:stream9"' in lines
-    assert 'ARG ANSIBLE_INSTALL_REFS="ansible-core>=2.19,<2.20 ansible-runner>=2.4,<3"' in lines
+    assert 'ARG ANSIBLE_INSTALL_REFS="ansible-core>=2.21,<2.22 ansible-runner>=2.4,<3"' in lines
+    assert 'ARG PYCMD="/usr/bin/python3.12"' in lines and 'ARG PYPKG="python3.12"' in lines
     assert 'ARG PKGMGR="/usr/bin/dnf"' in lines
     stages = [line.split()[-1] for line in lines if line.startswith("FROM ")]
     assert stages == ["base", "galaxy", "builder", "final"]
@@ -54,6 +55,12 @@ def test_containerfile_has_every_stage_and_installs_what_the_definition_says(con
     assert "LABEL ansible-execution-environment=true" in final
     # the run report's callback is enabled for every job run in the image
     assert "ENV ANSIBLE_CALLBACKS_ENABLED=runbook.ops.run_report" in final
+    # PostgreSQL 18's client from PGDG, after the bindep install (which brings the base image's older
+    # one) and first on PATH, where the modules look for pg_dump / pg_restore / psql
+    bindep_at = final.index("RUN /output/scripts/install-from-bindep")
+    pgdg_at = final.index("pgdg-redhat-repo-latest.noarch.rpm")
+    assert bindep_at < pgdg_at < final.index("ENV PATH=/usr/pgsql-${PG_MAJOR}/bin:$PATH")
+    assert "ARG PG_MAJOR=18" in final and "$PKGMGR install -y postgresql${PG_MAJOR}" in final
     # every file a COPY names is in the context
     for line in lines:
         if line.startswith("COPY ") and "--from=" not in line:
@@ -62,6 +69,9 @@ def test_containerfile_has_every_stage_and_installs_what_the_definition_says(con
 
 def test_context_holds_the_collection_sources_and_the_galaxy_requirements(context):
     build = context / "_build"
+    # the execution environment's own system packages (the collection's come from its meta/)
+    assert (build / "bindep.txt").read_text().split("\n") == [
+        "openssh-clients [platform:rpm]", "sshpass [platform:rpm]", "rsync [platform:rpm]"]
     assert yaml.safe_load((build / "requirements.yml").read_text()) == \
         {"collections": [{"name": "runbook_ops", "type": "dir"}]}
     src = build / "runbook_ops"
@@ -99,12 +109,13 @@ def test_galaxy_and_builder_stages_install_the_collection_and_find_its_requireme
     proc = _run([sys.executable, str(build / "scripts" / "introspect.py"), "introspect", str(installed.parent / "collections"),
                  f"--write-bindep={bindep_out}", f"--write-pip={pip_out}"], cwd=build, env=env)
     data = yaml.safe_load(proc.stdout)
-    assert {line.split("  #")[0] for line in data["python"]} == {"psycopg[binary]>=3.1", "redis>=5.0", "jmespath>=1.0"}
+    assert {line.split("  #")[0] for line in data["python"]} == {"psycopg[binary]>=3.1", "redis>=5.0", "jmespath>=1.0",
+                                                                 "boto3>=1.28"}
     assert all("from collection runbook.ops" in line for line in data["python"] + data["system"])
     assert {line.split("  #")[0] for line in data["system"]} == {
         "postgresql-client [platform:dpkg]", "postgresql [platform:rpm]",
         "redis-tools [platform:dpkg]", "redis [platform:rpm]"}
-    assert pip_out.read_text().count("runbook.ops") == 3 and bindep_out.read_text().count("runbook.ops") == 4
+    assert pip_out.read_text().count("runbook.ops") == 4 and bindep_out.read_text().count("runbook.ops") == 4
     # the assemble script installs exactly these with pip: they resolve (already satisfied here)
     _run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "--disable-pip-version-check", "-q",
           "-r", str(pip_out)], cwd=tmp_path, env=env)
