@@ -27,3 +27,25 @@ attributes:
   diff_mode:
     support: none
 """
+
+    # Modules of the action group runbook.ops.postgres (meta/runtime.yml).
+    ACTION_GROUP_POSTGRES = r"""
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/runbook.ops.postgres) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - runbook.ops.postgres
+"""
+
+    # Modules of the action group runbook.ops.redis (meta/runtime.yml).
+    ACTION_GROUP_REDIS = r"""
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/runbook.ops.redis) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - runbook.ops.redis
+"""

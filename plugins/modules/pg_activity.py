@@ -23,6 +23,7 @@ description:
 extends_documentation_fragment:
   - runbook.ops.postgres
   - runbook.ops.attributes
+  - runbook.ops.attributes.action_group_postgres
 options:
   action:
     description:
@@ -101,11 +102,6 @@ attributes:
     support: full
   diff_mode:
     support: none
-  action_group:
-    description: Use C(group/runbook.ops.postgres) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - runbook.ops.postgres
 notes:
   - Cancelling or terminating another role's session needs a superuser, membership in that role, or membership
     in C(pg_signal_backend); a superuser's session can only be signalled by a superuser. The module checks this

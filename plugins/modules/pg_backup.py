@@ -39,6 +39,7 @@ extends_documentation_fragment:
   - runbook.ops.postgres
   - runbook.ops.attributes
   - runbook.ops.backup
+  - runbook.ops.attributes.action_group_postgres
 attributes:
   check_mode:
     support: full
@@ -46,11 +47,6 @@ attributes:
       retention would delete; creates and deletes nothing.
   diff_mode:
     support: none
-  action_group:
-    description: Use C(group/runbook.ops.postgres) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - runbook.ops.postgres
 seealso:
   - module: runbook.ops.pg_restore
   - module: runbook.ops.backup_copy

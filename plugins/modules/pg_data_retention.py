@@ -23,17 +23,13 @@ description:
 extends_documentation_fragment:
   - runbook.ops.postgres
   - runbook.ops.attributes
+  - runbook.ops.attributes.action_group_postgres
 attributes:
   check_mode:
     support: full
     details: Counts exactly the rows that would be deleted and lists the functions that would be called; changes nothing.
   diff_mode:
     support: none
-  action_group:
-    description: Use C(group/runbook.ops.postgres) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - runbook.ops.postgres
 seealso:
   - module: runbook.ops.pg_vacuum
   - module: runbook.ops.pg_report

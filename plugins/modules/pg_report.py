@@ -29,12 +29,7 @@ extends_documentation_fragment:
   - runbook.ops.postgres
   - runbook.ops.attributes
   - runbook.ops.attributes.READ_ONLY
-attributes:
-  action_group:
-    description: Use C(group/runbook.ops.postgres) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - runbook.ops.postgres
+  - runbook.ops.attributes.action_group_postgres
 options:
   sections:
     description:

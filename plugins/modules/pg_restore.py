@@ -31,6 +31,7 @@ description:
 extends_documentation_fragment:
   - runbook.ops.postgres
   - runbook.ops.attributes
+  - runbook.ops.attributes.action_group_postgres
 attributes:
   check_mode:
     support: full
@@ -38,11 +39,6 @@ attributes:
       restoring or creating anything.
   diff_mode:
     support: none
-  action_group:
-    description: Use C(group/runbook.ops.postgres) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - runbook.ops.postgres
 seealso:
   - module: runbook.ops.pg_backup
   - module: runbook.ops.backup_fetch

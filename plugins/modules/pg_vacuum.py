@@ -29,6 +29,7 @@ description:
 extends_documentation_fragment:
   - runbook.ops.postgres
   - runbook.ops.attributes
+  - runbook.ops.attributes.action_group_postgres
 attributes:
   check_mode:
     support: full
@@ -37,11 +38,6 @@ attributes:
       tables a real run would skip because another session holds a conflicting lock.
   diff_mode:
     support: none
-  action_group:
-    description: Use C(group/runbook.ops.postgres) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - runbook.ops.postgres
 options:
   databases:
     description:

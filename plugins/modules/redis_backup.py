@@ -36,17 +36,13 @@ extends_documentation_fragment:
   - runbook.ops.redis
   - runbook.ops.attributes
   - runbook.ops.backup
+  - runbook.ops.attributes.action_group_redis
 attributes:
   check_mode:
     support: full
     details: Reports the backup that would be made and what retention would delete; saves and deletes nothing.
   diff_mode:
     support: none
-  action_group:
-    description: Use C(group/runbook.ops.redis) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - runbook.ops.redis
 seealso:
   - module: runbook.ops.redis_restore
   - module: runbook.ops.backup_copy

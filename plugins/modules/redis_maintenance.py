@@ -25,17 +25,13 @@ description:
 extends_documentation_fragment:
   - runbook.ops.redis
   - runbook.ops.attributes
+  - runbook.ops.attributes.action_group_redis
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
     details: Shows each changed setting as old and new value.
-  action_group:
-    description: Use C(group/runbook.ops.redis) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - runbook.ops.redis
 seealso:
   - module: runbook.ops.redis_purge
   - module: runbook.ops.redis_backup

@@ -26,16 +26,12 @@ description:
 extends_documentation_fragment:
   - runbook.ops.redis
   - runbook.ops.attributes
+  - runbook.ops.attributes.action_group_redis
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: none
-  action_group:
-    description: Use C(group/runbook.ops.redis) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - runbook.ops.redis
 seealso:
   - module: runbook.ops.redis_maintenance
 options:

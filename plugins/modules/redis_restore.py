@@ -27,17 +27,13 @@ description:
 extends_documentation_fragment:
   - runbook.ops.redis
   - runbook.ops.attributes
+  - runbook.ops.attributes.action_group_redis
 attributes:
   check_mode:
     support: full
     details: Checks the backup and reports what would be done; stops nothing.
   diff_mode:
     support: none
-  action_group:
-    description: Use C(group/runbook.ops.redis) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - runbook.ops.redis
 seealso:
   - module: runbook.ops.redis_backup
   - module: runbook.ops.backup_fetch

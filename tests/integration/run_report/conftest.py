@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,17 @@ from harness.http import Canary  # noqa: E402
 from rr_helpers import DB, EVIL_SCRIPT, PREFIX  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def closed_port():
+    """A loopback port bound by this test and never listening: connections to it (SSH, HTTP) are refused."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
 
 
 @pytest.fixture(scope="session")

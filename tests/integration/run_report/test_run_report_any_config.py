@@ -14,7 +14,6 @@ nothing listens."""
 from __future__ import annotations
 
 import json
-import socket
 import sys
 from pathlib import Path
 
@@ -32,17 +31,6 @@ LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": sys.execut
 # playbook -> the step that fails on db3 (None: the playbook has no rescued steps, the host just fails)
 PLAYBOOKS = {"daily": "pg_backup", "backup": "pg_backup", "weekly": "pg_maintenance",
              "monthly": "pg_maintenance", "quarterly": None}
-
-
-@pytest.fixture(scope="module")
-def closed_port():
-    """A loopback port bound by this test and never listening: connections to it are refused."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        sock.close()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -26,17 +25,6 @@ from harness.net import wait_until  # noqa: E402
 REPO = Path(__file__).resolve().parents[3]
 DB = "run_report_faults"
 LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-
-
-@pytest.fixture(scope="module")
-def closed_port():
-    """A loopback port bound by this test and never listening: an SSH connection to it is refused."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        sock.close()
 
 
 @pytest.fixture(scope="module")
