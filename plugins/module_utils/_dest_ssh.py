@@ -12,10 +12,34 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import threading
 import typing as t
 
 from ansible_collections.runbook.ops.plugins.module_utils._dest_base import TMP_PREFIX, Destination, OffsiteError, Unreachable
-from ansible_collections.runbook.ops.plugins.module_utils._ratelimit import RateLimiter, stream
+from ansible_collections.runbook.ops.plugins.module_utils._ratelimit import (
+    RateLimiter, stream, transfer_deadline, transfer_deadline_message,
+)
+from ansible_collections.runbook.ops.plugins.module_utils._runtime import kill_group, own_group
+
+
+class _Doomsday:
+    """Kills ``proc`` with its process group when the total deadline of a transfer passes: a peer that keeps
+    the connection alive but moves almost nothing cannot hold the run (ServerAlive only catches a dead one)."""
+
+    def __init__(self, proc: subprocess.Popen, seconds: float) -> None:
+        self.fired = False
+        self._proc = proc
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        kill_group(self._proc)
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        self._timer.join()
 
 
 class SshDestination(Destination):
@@ -166,12 +190,14 @@ class SshDestination(Destination):
         q, qp = shlex.quote(full), shlex.quote(posixpath.dirname(full))
         redirect = ">>" if offset else ">"
         argv = self._argv(f"umask 077 && mkdir -p -- {qp} && cat {redirect} {q} && chmod 600 {q} && sync -- {q}")
+        seconds, how = transfer_deadline(os.path.getsize(local) - offset, limiter.rate // 1024)
         with tempfile.TemporaryFile() as errfile:
             try:
                 proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,  # pylint: disable=consider-using-with
-                                        stderr=errfile)
+                                        stderr=errfile, **own_group())
             except OSError as exc:
                 raise Unreachable(f"destination.ssh_executable: cannot run {self.opts.get('ssh_executable')}: {exc}") from exc
+            doom = _Doomsday(proc, seconds)
             try:
                 with open(local, "rb") as src:
                     src.seek(offset)
@@ -184,20 +210,28 @@ class SshDestination(Destination):
             except subprocess.TimeoutExpired as exc:
                 raise Unreachable(f"ssh to {self.url}: the backup host stopped answering while receiving {rel}") from exc
             finally:
+                doom.stop()
                 if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
+                    kill_group(proc)
                 try:
                     proc.stdin.close()
                 except BrokenPipeError:
                     pass
             errfile.seek(0)
             err = errfile.read()
+        if doom.fired:
+            raise OffsiteError(transfer_deadline_message(f"copying {local} to {self.url}/{rel} over ssh", seconds, how))
         if proc.returncode == 255:
             raise Unreachable(self._ssh_error(err))
         if proc.returncode != 0:
             raise OffsiteError(f"copying {local} to {self.url}/{rel} failed (rc {proc.returncode}): "
                                f"{err.decode(errors='replace').strip()}")
+
+    def _size(self, rel: str) -> int:
+        """The size of one file at the destination, 0 when it is missing (reading it then fails, and says so)."""
+        out = self._run(f"stat -c %s -- {self._q(rel)} 2>/dev/null || echo 0", what=f"reading the size of {rel}")
+        text = out.strip()
+        return int(text) if text.isdigit() else 0
 
     def sha256(self, rels: list[str]) -> dict[str, str | None]:
         out: dict[str, str | None] = {rel: None for rel in rels}
@@ -225,22 +259,26 @@ class SshDestination(Destination):
                       what="deleting at the destination")
 
     def download(self, rel: str, write: t.Callable[[bytes], t.Any], limiter: RateLimiter) -> tuple[int, str]:
+        seconds, how = transfer_deadline(self._size(rel), limiter.rate // 1024)
         argv = self._argv(f"cat -- {self._q(rel)}")
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,  # pylint: disable=consider-using-with
-                                    stderr=subprocess.PIPE)
+                                    stderr=subprocess.PIPE, **own_group())
         except OSError as exc:
             raise Unreachable(f"destination.ssh_executable: cannot run {self.opts.get('ssh_executable')}: {exc}") from exc
+        doom = _Doomsday(proc, seconds)
         try:
             size, digest = stream(proc.stdout, write, limiter)
             err = proc.stderr.read()
             proc.wait(timeout=max(120.0, self.timeout * 4))
         finally:
+            doom.stop()
             if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+                kill_group(proc)
             proc.stdout.close()
             proc.stderr.close()
+        if doom.fired:
+            raise OffsiteError(transfer_deadline_message(f"reading {self.url}/{rel} over ssh", seconds, how))
         if proc.returncode == 255:
             raise Unreachable(self._ssh_error(err))
         if proc.returncode != 0:
