@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import shlex
 import shutil
 import subprocess
@@ -147,11 +148,25 @@ class SshDestination(Destination):
         err = stderr.decode(errors="replace").strip()
         if "Permission denied" in err:
             hint = "the key (destination.identity_file) is not accepted for this user (destination.user)"
-        elif "Host key verification failed" in err or "REMOTE HOST IDENTIFICATION" in err:
+        elif "REMOTE HOST IDENTIFICATION HAS CHANGED" in err:
+            return self._changed_key_error(err)
+        elif "Host key verification failed" in err:
             hint = "the backup host's key is not in known_hosts (destination.known_hosts_file, destination.host_key_checking)"
         else:
             hint = "the backup host is unreachable or the connection was lost"
         return f"ssh to {self.url}: {hint}: {err}"
+
+    def _changed_key_error(self, err: str) -> str:
+        """The host key differs from the one recorded: say which key was sent and which entry it contradicts
+        (ssh's own warning banner is long; its facts are kept, its layout is not)."""
+        sent = re.search(r"fingerprint for the (\S+) key sent by the remote host is\s+(\S+?)\.?\s*$", err, re.M)
+        offending = re.search(r"Offending (\S+) key in (\S+)", err)
+        what = f"the {sent.group(1)} host key {sent.group(2)}" if sent else "a host key"
+        where = f" ({offending.group(1)} key at {offending.group(2)})" if offending else ""
+        return (f"ssh to {self.url}: the backup host's host key has changed: it sent {what}, not the key recorded "
+                f"in known_hosts{where}; refused (destination.host_key_checking: "
+                f"{self.opts.get('host_key_checking') or 'yes'}). If the change is expected, replace that entry in "
+                "destination.known_hosts_file with the new key after checking it on the backup host")
 
     def prepare(self, create: bool) -> bool:
         if not self._control:
