@@ -104,6 +104,8 @@ options:
     description:
       - Seconds to connect to the destination, and for any single network read or write to stall (SSH keepalives,
         S3 read timeout). A lost connection fails the copies still running; they are not counted.
+      - Each SSH transfer of one file also has a total deadline, 120 s plus the file's size at 1024 KiB/s (or at
+        half of O(bwlimit) when that is slower); past it the transfer is killed and the copy is not counted.
     type: float
     default: 60
   bwlimit:

@@ -8,14 +8,39 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import shlex
 import shutil
 import subprocess
 import tempfile
+import threading
 import typing as t
 
 from ansible_collections.runbook.ops.plugins.module_utils._dest_base import TMP_PREFIX, Destination, OffsiteError, Unreachable
-from ansible_collections.runbook.ops.plugins.module_utils._ratelimit import RateLimiter, stream
+from ansible_collections.runbook.ops.plugins.module_utils._ratelimit import (
+    RateLimiter, stream, transfer_deadline, transfer_deadline_message,
+)
+from ansible_collections.runbook.ops.plugins.module_utils._runtime import kill_group, own_group
+
+
+class _Doomsday:
+    """Kills ``proc`` with its process group when the total deadline of a transfer passes: a peer that keeps
+    the connection alive but moves almost nothing cannot hold the run (ServerAlive only catches a dead one)."""
+
+    def __init__(self, proc: subprocess.Popen, seconds: float) -> None:
+        self.fired = False
+        self._proc = proc
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        kill_group(self._proc)
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        self._timer.join()
 
 
 class SshDestination(Destination):
@@ -123,11 +148,25 @@ class SshDestination(Destination):
         err = stderr.decode(errors="replace").strip()
         if "Permission denied" in err:
             hint = "the key (destination.identity_file) is not accepted for this user (destination.user)"
-        elif "Host key verification failed" in err or "REMOTE HOST IDENTIFICATION" in err:
+        elif "REMOTE HOST IDENTIFICATION HAS CHANGED" in err:
+            return self._changed_key_error(err)
+        elif "Host key verification failed" in err:
             hint = "the backup host's key is not in known_hosts (destination.known_hosts_file, destination.host_key_checking)"
         else:
             hint = "the backup host is unreachable or the connection was lost"
         return f"ssh to {self.url}: {hint}: {err}"
+
+    def _changed_key_error(self, err: str) -> str:
+        """The host key differs from the one recorded: say which key was sent and which entry it contradicts
+        (ssh's own warning banner is long; its facts are kept, its layout is not)."""
+        sent = re.search(r"fingerprint for the (\S+) key sent by the remote host is\s+(\S+?)\.?\s*$", err, re.M)
+        offending = re.search(r"Offending (\S+) key in (\S+)", err)
+        what = f"the {sent.group(1)} host key {sent.group(2)}" if sent else "a host key"
+        where = f" ({offending.group(1)} key at {offending.group(2)})" if offending else ""
+        return (f"ssh to {self.url}: the backup host's host key has changed: it sent {what}, not the key recorded "
+                f"in known_hosts{where}; refused (destination.host_key_checking: "
+                f"{self.opts.get('host_key_checking') or 'yes'}). If the change is expected, replace that entry in "
+                "destination.known_hosts_file with the new key after checking it on the backup host")
 
     def prepare(self, create: bool) -> bool:
         if not self._control:
@@ -166,12 +205,14 @@ class SshDestination(Destination):
         q, qp = shlex.quote(full), shlex.quote(posixpath.dirname(full))
         redirect = ">>" if offset else ">"
         argv = self._argv(f"umask 077 && mkdir -p -- {qp} && cat {redirect} {q} && chmod 600 {q} && sync -- {q}")
+        seconds, how = transfer_deadline(os.path.getsize(local) - offset, limiter.rate // 1024)
         with tempfile.TemporaryFile() as errfile:
             try:
                 proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,  # pylint: disable=consider-using-with
-                                        stderr=errfile)
+                                        stderr=errfile, **own_group())
             except OSError as exc:
                 raise Unreachable(f"destination.ssh_executable: cannot run {self.opts.get('ssh_executable')}: {exc}") from exc
+            doom = _Doomsday(proc, seconds)
             try:
                 with open(local, "rb") as src:
                     src.seek(offset)
@@ -184,20 +225,28 @@ class SshDestination(Destination):
             except subprocess.TimeoutExpired as exc:
                 raise Unreachable(f"ssh to {self.url}: the backup host stopped answering while receiving {rel}") from exc
             finally:
+                doom.stop()
                 if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
+                    kill_group(proc)
                 try:
                     proc.stdin.close()
                 except BrokenPipeError:
                     pass
             errfile.seek(0)
             err = errfile.read()
+        if doom.fired:
+            raise OffsiteError(transfer_deadline_message(f"copying {local} to {self.url}/{rel} over ssh", seconds, how))
         if proc.returncode == 255:
             raise Unreachable(self._ssh_error(err))
         if proc.returncode != 0:
             raise OffsiteError(f"copying {local} to {self.url}/{rel} failed (rc {proc.returncode}): "
                                f"{err.decode(errors='replace').strip()}")
+
+    def _size(self, rel: str) -> int:
+        """The size of one file at the destination, 0 when it is missing (reading it then fails, and says so)."""
+        out = self._run(f"stat -c %s -- {self._q(rel)} 2>/dev/null || echo 0", what=f"reading the size of {rel}")
+        text = out.strip()
+        return int(text) if text.isdigit() else 0
 
     def sha256(self, rels: list[str]) -> dict[str, str | None]:
         out: dict[str, str | None] = {rel: None for rel in rels}
@@ -225,22 +274,26 @@ class SshDestination(Destination):
                       what="deleting at the destination")
 
     def download(self, rel: str, write: t.Callable[[bytes], t.Any], limiter: RateLimiter) -> tuple[int, str]:
+        seconds, how = transfer_deadline(self._size(rel), limiter.rate // 1024)
         argv = self._argv(f"cat -- {self._q(rel)}")
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,  # pylint: disable=consider-using-with
-                                    stderr=subprocess.PIPE)
+                                    stderr=subprocess.PIPE, **own_group())
         except OSError as exc:
             raise Unreachable(f"destination.ssh_executable: cannot run {self.opts.get('ssh_executable')}: {exc}") from exc
+        doom = _Doomsday(proc, seconds)
         try:
             size, digest = stream(proc.stdout, write, limiter)
             err = proc.stderr.read()
             proc.wait(timeout=max(120.0, self.timeout * 4))
         finally:
+            doom.stop()
             if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+                kill_group(proc)
             proc.stdout.close()
             proc.stderr.close()
+        if doom.fired:
+            raise OffsiteError(transfer_deadline_message(f"reading {self.url}/{rel} over ssh", seconds, how))
         if proc.returncode == 255:
             raise Unreachable(self._ssh_error(err))
         if proc.returncode != 0:

@@ -4,9 +4,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Remote retention of backup_copy: which copies at a destination to keep, and deleting the others.
 
-It reads the ``.copy.json`` files only (nothing else at the destination is ever touched or deleted) and decides
-with :func:`_backup.plan_retention`, the engine of local retention. ``run`` is the :class:`_offsite_copy.CopyRun`
-whose copies, listing and result it works on.
+It reads the ``.copy.json`` files only (nothing else at the destination is ever touched or deleted); the plan is
+decided and applied by :func:`_backup.apply_retention`, as for local retention of every backup kind. ``run`` is the
+:class:`_offsite_copy.CopyRun` whose copies, listing and result it works on.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ def recheck_gone(run) -> None:
 
 def remote_retention(run) -> None:
     """Remote retention of one backup_copy ``run`` (a CopyRun): per series, decide with
-    ``_backup.plan_retention`` over the copy manifests at the destination, delete what the plan drops (never a
-    copy this run made) and record ``series``, ``retention`` and ``deleted`` in ``run.result``."""
+    ``_backup.apply_retention`` over the copy manifests at the destination, delete what the plan drops (never a
+    copy this run made: ``spare``) and record ``series``, ``retention`` and ``deleted`` in ``run.result``."""
     p = run.p
     if p.get("verify_existing") != "none":
         recheck_gone(run)
@@ -69,6 +69,14 @@ def remote_retention(run) -> None:
                         complete=True, path=f"{run.url}/{c['id']}",
                         manifest_path=copy_manifest_name(c["id"])))
     now = B.utcnow()
+    made_now = {c["id"] for c in run.result["copies"] if c["status"] == "copied"}
+
+    def spare(d: B.RetentionDecision) -> str | None:
+        # the artefact a run just made is never removed by that run
+        if d.record.id in made_now:
+            return f"copied by this run (never deleted by the run that made it; retention would: {d.reason})"
+        return None
+
     for (kind, name), records in sorted(series.items()):
         latest = B.latest_verified(records)
         run.result["series"].append({
@@ -78,23 +86,16 @@ def remote_retention(run) -> None:
         })
         if p.get("keep_last") is None and p.get("max_age_days") is None:
             continue
-        plan = B.plan_retention(records, p.get("keep_last"), p.get("max_age_days"), now)
         key = name if not any(k != kind and n == name for k, n in series) else f"{kind}:{name}"
-        made_now = {c["id"] for c in run.result["copies"] if c["status"] == "copied"}
-        keep = [d.as_dict() for d in plan.keep]
-        delete = []
-        for d in plan.delete:
-            if d.record.id in made_now:
-                # the artefact a run just made is never removed by that run
-                keep.append(dict(d.as_dict(), action="keep", reason="copied by this run (never deleted by the run "
-                                 f"that made it; retention would: {d.reason})"))
-                continue
-            delete.append(d.as_dict())
-            if not run.check:
-                delete_copy(run.dest, d.record)
-            run.result["deleted"].append(d.record.path)
-            run.result["changed"] = True
-        run.result["retention"][key] = {"keep": keep, "delete": delete}
+        report: dict = {}
+        try:
+            B.apply_retention(records, p.get("keep_last"), p.get("max_age_days"), now=now, check_mode=run.check,
+                              delete=lambda rec: delete_copy(run.dest, rec), spare=spare, report=report,
+                              deleted=run.result["deleted"])
+        finally:  # a deletion that failed part-way still changed the destination
+            if report.get("delete"):
+                run.result["changed"] = True
+        run.result["retention"][key] = {"keep": report["keep"], "delete": report["delete"]}
 
 
 def delete_copy(dest: Destination, rec: B.BackupRecord) -> None:

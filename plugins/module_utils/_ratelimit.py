@@ -84,3 +84,35 @@ def stream(src: t.BinaryIO, write: t.Callable[[bytes], t.Any], limiter: RateLimi
         digest.update(data)
         size += len(data)
     return size, digest.hexdigest()
+
+
+# The total deadline of one file transfer (a container copy, an SSH upload or download): a fixed allowance
+# for connecting and flushing, plus the file's size at the slowest rate a healthy transfer is expected to keep.
+COPY_ALLOWANCE = 120.0
+COPY_FLOOR_KIB_S = 1024  # 1 MiB/s
+
+
+def _human(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"  # pragma: no cover
+
+
+def transfer_deadline(size: int, kib_per_s: int = 0) -> tuple[float, str]:
+    """(seconds, how they were derived) for moving ``size`` bytes; with a bandwidth limit ``kib_per_s``
+    the rate is half of it when that is slower than the floor (the limit is an average, not a promise)."""
+    rate = COPY_FLOOR_KIB_S
+    basis = f"the {COPY_FLOOR_KIB_S} KiB/s floor"
+    if kib_per_s and kib_per_s / 2 < rate:
+        rate = max(1, kib_per_s // 2)
+        basis = f"half of bwlimit {kib_per_s} KiB/s"
+    seconds = COPY_ALLOWANCE + max(0, size) / (rate * 1024)
+    return seconds, f"{COPY_ALLOWANCE:g} s allowance + {_human(max(0, size))} at {rate} KiB/s ({basis})"
+
+
+def transfer_deadline_message(what: str, seconds: float, how: str) -> str:
+    """The one wording of a transfer killed at its total deadline."""
+    return (f"{what}: not finished within its total deadline of {seconds:.0f} s ({how}); "
+            "killed with its process group")

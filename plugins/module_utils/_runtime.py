@@ -25,7 +25,9 @@ command runs in a process group of its own that is killed (SIGKILL to the
 group, so nothing it started survives) when the deadline passes, and
 RuntimeFailure says ``no complete answer within N s (deadline)``. The short
 housekeeping commands of a container (``mktemp``, ``rm``) always hold
-:data:`HOUSEKEEPING_TIMEOUT`.
+:data:`HOUSEKEEPING_TIMEOUT`; ``<engine> cp`` (:meth:`Runtime.copy_out`,
+:meth:`Runtime.copy_in`) holds a total deadline derived from the file's size
+(``_ratelimit.transfer_deadline``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import sys
 import typing as t
 
 from ansible_collections.runbook.ops.plugins.module_utils._deadline import deadline_message
+from ansible_collections.runbook.ops.plugins.module_utils._ratelimit import transfer_deadline, transfer_deadline_message
 
 ENGINES = ("podman", "docker")
 # seconds a housekeeping command inside a container (mktemp, rm) may take
@@ -291,20 +294,47 @@ class Runtime:
         return rc, outs.get("out", b"").decode("utf-8", "replace"), outs.get("err", b"").decode("utf-8", "replace")
 
     def copy_out(self, src: str, dest: str) -> None:
-        """Copy ``src`` from the container to ``dest`` on the host (``<engine> cp``)."""
+        """Copy ``src`` from the container to ``dest`` on the host (``<engine> cp``), under a total deadline
+        derived from the file's size (see :meth:`_cp`)."""
         if not self.container:
             raise RuntimeFailure("copy_out needs a container")
-        rc, _out, err = self.module.run_command([self._engine_bin, "cp", f"{self.container}:{src}", dest])
-        if rc != 0:
-            raise RuntimeFailure(f"{self.engine} cp {self.container}:{src} {dest} failed: {err.strip()}")
+        self._cp(f"{self.container}:{src}", dest, self._size_inside(src))
 
     def copy_in(self, src: str, dest: str) -> None:
-        """Copy ``src`` on the host to ``dest`` inside the container."""
+        """Copy ``src`` on the host to ``dest`` inside the container, under a total deadline (see :meth:`_cp`)."""
         if not self.container:
             raise RuntimeFailure("copy_in needs a container")
-        rc, _out, err = self.module.run_command([self._engine_bin, "cp", src, f"{self.container}:{dest}"])
+        self._cp(src, f"{self.container}:{dest}", os.path.getsize(src) if os.path.isfile(src) else 0)
+
+    def _cp(self, src: str, dest: str, size: int | None) -> None:
+        """``<engine> cp src dest``, killed with its process group at ``_ratelimit.transfer_deadline(size)``
+        (a fixed allowance plus the size at a floor rate): a stuck engine cannot hold the module for ever.
+        ``size`` None (not knowable): unbounded, as before."""
+        argv = [self._engine_bin, "cp", src, dest]
+        what = f"{self.engine} cp {src} {dest}"
+        if size is None:
+            rc, _out, err = self.module.run_command(argv)
+        else:
+            seconds, how = transfer_deadline(size)
+            try:
+                rc, _out, err_b = run_bounded(argv, seconds)
+            except RuntimeFailure:  # run_bounded's only failure: the deadline passed
+                raise RuntimeFailure(transfer_deadline_message(what, seconds, how)) from None
+            err = err_b.decode("utf-8", "replace")
         if rc != 0:
-            raise RuntimeFailure(f"{self.engine} cp {src} {self.container}:{dest} failed: {err.strip()}")
+            raise RuntimeFailure(f"{what} failed: {err.strip()}")
+
+    def _size_inside(self, path: str) -> int | None:
+        """The size of a file inside the container (``stat``, else ``wc -c``); None when neither answers."""
+        for cmd in (["stat", "-c", "%s", "--", path], ["wc", "-c", path]):
+            try:
+                rc, out, _err = run_bounded([self._engine_bin, "exec", self.container] + cmd, HOUSEKEEPING_TIMEOUT)
+            except (RuntimeFailure, OSError):
+                continue
+            word = out.decode("utf-8", "replace").split()[:1]
+            if rc == 0 and word and word[0].isdigit():
+                return int(word[0])
+        return None
 
     def remove(self, path: str) -> None:
         """Remove a path inside the container (best effort)."""

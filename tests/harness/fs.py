@@ -15,3 +15,10 @@ def mount_tmpfs(path, options: str) -> None:
 
 def unmount(path) -> None:
     subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def remount(path, options: str) -> None:
+    """Change the options of the tmpfs at ``path`` (e.g. ``size=4m``: room made on a full disk)."""
+    res = subprocess.run(["mount", "-o", f"remount,{options}", str(path)], capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        raise OSError(res.stderr.strip())
