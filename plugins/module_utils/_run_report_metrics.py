@@ -55,14 +55,17 @@ def label_value(value: t.Any) -> str:
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _fmt_value(value: float) -> str:
+def format_value(value: float) -> str:
+    """A sample value as Prometheus prints it: integers without a dot, no float noise, NaN and +Inf/-Inf."""
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
-    if float(value).is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(float(value))
+    if float(value).is_integer():
+        return str(int(value)) if abs(value) < 1e15 else repr(float(value))
+    # 15 significant digits (DBL_DIG: every such decimal survives the trip through a float) drop the
+    # noise of float arithmetic: 61.8 ms / 1000 is 0.061799999999999994 in binary, printed 0.0618
+    return "%.15g" % value
 
 
 def metric_samples(report: dict) -> dict[str, list[tuple[dict, float]]]:
@@ -176,5 +179,5 @@ def render_metrics(report: dict) -> str:
             if bad:
                 raise ValueError(f"invalid label names {bad} of {name}")
             text = ",".join(f'{k}="{label_value(v)}"' for k, v in labels.items())
-            lines.append(f"{name}{{{text}}} {_fmt_value(value)}")
+            lines.append(f"{name}{{{text}}} {format_value(value)}")
     return "\n".join(lines) + "\n"
