@@ -30,6 +30,8 @@ description:
     C(runbook_data_loss_size_share)); they are read from the first host of the first play.
 requirements:
   - enable in configuration
+extends_documentation_fragment:
+  - runbook.ops.run_report_alerts
 options:
   report_dir:
     description: Directory of the run reports on the controller.
@@ -98,13 +100,15 @@ from ansible.plugins.callback import CallbackBase
 try:
     from ansible_collections.runbook.ops.plugins.module_utils import _backup as B
     from ansible_collections.runbook.ops.plugins.module_utils import _run_report as R
+    from ansible_collections.runbook.ops.plugins.module_utils import _run_report_push as P
     from ansible_collections.runbook.ops.plugins.module_utils._run_report_common import STAMP_RE, RunReportError
     from ansible_collections.runbook.ops.plugins.module_utils._run_report_redact import redact
 except ImportError:  # pragma: no cover (the collection is always importable where the plugin loads)
-    R = None
+    R = P = None
 
 _VARS = ("runbook_report_dir", "runbook_metrics_dir", "runbook_report_keep_last", "runbook_report_name",
          "runbook_data_loss_rows_share", "runbook_data_loss_size_share")
+_VARS += P.VARS if P else ()
 _FACT_STEP = re.compile(r"^([a-z][a-z0-9_]*)_results$")
 _BACKUP_ACTIONS = {"pg_backup": "postgres", "redis_backup": "redis"}
 _SECRET_VAR = re.compile(r"(?i)(pass(word)?|secret|token|api_?key)")
@@ -212,6 +216,7 @@ class CallbackModule(CallbackBase):
                 "size_share": float(found.get("runbook_data_loss_size_share", self.get_option("data_loss_size_share"))),
             },
         }
+        self.settings["push"] = P.settings(found, self.get_option)
 
     def _remember_secrets(self, value, name="", depth=0):
         """Values of variables (or nested keys, e.g. runbook_pg_login.login_password) named like secrets."""
@@ -401,6 +406,7 @@ class CallbackModule(CallbackBase):
         if stats is not None:
             stats.set_custom_stats("runbook_run_report", done["summary"])
         self._display.display(f"Run report ({done['status']}): {done['url']}")
+        P.after_run(settings.get("push") or {}, done, self._display.warning)
         return done
 
     def v2_playbook_on_stats(self, stats):

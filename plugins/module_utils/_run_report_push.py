@@ -1,0 +1,132 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) runbook.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The run report's metrics pushed to a Prometheus Pushgateway at the end of a run.
+
+Under AWX the controller is a throw-away container: the textfile is lost with it, a push is not.
+The push replaces the group ``job="runbook_ops"``, ``schedule=<name>`` (and ``slice=<n>`` when the
+run is one slice of a sliced job), so the newest run of a schedule is what Prometheus scrapes.
+
+Monitoring that is down must never fail or hang the run: the whole exchange (DNS, connect, send,
+answer) runs under one deadline in a daemon thread the run does not wait for past the deadline,
+and every failure is a message the callback prints as a warning.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import typing as t
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from ansible_collections.runbook.ops.plugins.module_utils._deadline import deadline_message
+from ansible_collections.runbook.ops.plugins.module_utils._run_report_metrics import render_metrics
+
+JOB = "runbook_ops"
+# inventory / extra variables read like the other runbook_* report variables
+VARS = ("runbook_pushgateway_url", "runbook_pushgateway_timeout", "runbook_report_slice")
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def settings(found: dict, option: t.Callable[[str], t.Any]) -> dict:
+    """The push settings: the variables in ``found`` first, else the plugin options."""
+    url = found.get("runbook_pushgateway_url", option("pushgateway_url"))
+    timeout = found.get("runbook_pushgateway_timeout", option("pushgateway_timeout"))
+    slice_ = found.get("runbook_report_slice", option("report_slice"))
+    out = {"url": str(url or "").strip(), "timeout": 10.0, "slice": "" if slice_ is None else str(slice_).strip()}
+    try:
+        out["timeout"] = float(10 if timeout is None else timeout)
+        if not 0 < out["timeout"] <= 300:
+            raise ValueError
+    except (TypeError, ValueError):
+        # a bad value must not cost the run its report: the push is skipped with this warning
+        out["error"] = f"pushgateway_timeout: must be seconds between 0 and 300, got {timeout!r}"
+    return out
+
+
+def _segment(name: str, value: str) -> str:
+    """One grouping label as a URL path segment (base64 when the value holds a slash or is empty)."""
+    if value == "" or "/" in value:
+        return f"{name}@base64/" + (base64.urlsafe_b64encode(value.encode()).decode() or "=")
+    return f"{name}/" + urllib.parse.quote(value, safe="")
+
+
+def group_url(base: str, schedule: str, slice_: str = "") -> str:
+    """``<base>/metrics/job/runbook_ops/schedule/<schedule>[/slice/<n>]``."""
+    parts = urllib.parse.urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"pushgateway_url: must be an http(s) URL, got {base!r}")
+    path = "/metrics/" + _segment("job", JOB) + "/" + _segment("schedule", schedule)
+    if slice_:
+        path += "/" + _segment("slice", slice_)
+    return base.rstrip("/") + path
+
+
+def bounded_request(url: str, body: bytes, headers: dict, seconds: float, method: str = "POST",
+                    what: str = "") -> str | None:
+    """Send one HTTP request and read its answer within ``seconds`` in all; None, or what went wrong.
+
+    urllib's timeout bounds each socket operation only, so the request runs in a daemon thread and
+    the caller waits for it until the deadline, not longer (a peer that answers one byte a second
+    is left behind; the thread ends with its socket timeout or with the process).
+    """
+    outcome: list[str | None] = []
+
+    def send() -> None:
+        request = urllib.request.Request(url, data=body, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=seconds) as answer:  # noqa: S310 (http(s) checked)
+                answer.read(65536)
+            outcome.append(None)
+        except urllib.error.HTTPError as exc:
+            detail = exc.read(300).decode("utf-8", "replace").strip() if exc.fp else ""
+            outcome.append(f"HTTP {exc.code} {exc.reason}" + (f": {detail}" if detail else ""))
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            reason = getattr(exc, "reason", exc)
+            # a socket timeout is this deadline met in one read: one wording for both
+            outcome.append("" if isinstance(reason, TimeoutError) else (str(reason) or type(exc).__name__))
+
+    worker = threading.Thread(target=send, name=f"runbook-ops {what or 'request'}", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if not outcome or outcome[0] == "":
+        return deadline_message(seconds, what)
+    if outcome[0] is None:
+        return None
+    return f"{what}: {outcome[0]}" if what else outcome[0]
+
+
+def push_metrics(push: dict, report: dict) -> str | None:
+    """PUT the report's metrics to the group of its schedule; None when done, else the warning to print."""
+    if not push.get("url"):
+        return None
+    if push.get("error"):
+        return f"the metrics were not pushed: {push['error']}"
+    try:
+        url = group_url(push["url"], report["schedule"], push.get("slice", ""))
+        body = render_metrics(report).encode()
+    except (ValueError, KeyError) as exc:
+        return f"the metrics were not pushed: {exc}"
+    failed = bounded_request(url, body, {"Content-Type": CONTENT_TYPE}, push.get("timeout", 10.0), "PUT",
+                             f"Pushgateway {push['url']}")
+    return f"the metrics were not pushed (the run's result is unchanged): {failed}" if failed else None
+
+
+def after_run(push: dict, done: dict | None, warn: t.Callable[[str], None]) -> str | None:
+    """What the callback calls once the run report is written: push it; warn on failure."""
+    if not push.get("url") or not done:
+        return None
+    try:
+        with open(done["json_path"], encoding="utf-8") as fh:
+            report = json.load(fh)
+    except (OSError, ValueError, KeyError) as exc:
+        message = f"the metrics were not pushed: cannot read the run report: {exc}"
+    else:
+        message = push_metrics(push, report)
+    if message:
+        warn(f"runbook.ops.run_report: {message}")
+    return message

@@ -1,0 +1,64 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Debian's Prometheus Pushgateway as a real server for the tests: a free loopback port, a temporary
+directory, readiness polled on /-/ready, stopped (and reaped) even when the test fails."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from harness.net import free_port, wait_until
+
+
+def binary(name: str) -> str:
+    path = shutil.which(name)
+    if not path:
+        pytest.fail(f"{name} not found: run scripts/setup_monitoring.sh (Debian's Prometheus packages)")
+    return path
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/-/ready", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+class Pushgateway:
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(workdir / "pushgateway.log", "wb")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen(
+            [binary("prometheus-pushgateway"), f"--web.listen-address=127.0.0.1:{self.port}",
+             f"--persistence.file={workdir / 'pushgateway.data'}"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: self.proc.poll() is None and _ready(self.url), 30, "pushgateway ready")
+        except BaseException:
+            self.stop()
+            raise
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(self.url + "/metrics", timeout=10) as r:
+            return r.read().decode()
+
+    def groups(self) -> list[dict]:
+        """The pushed groups (/api/v1/metrics): [{"labels": {...}, metric: {...}}]."""
+        with urllib.request.urlopen(self.url + "/api/v1/metrics", timeout=10) as r:
+            return json.loads(r.read())["data"]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.close()
