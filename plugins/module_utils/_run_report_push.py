@@ -10,13 +10,12 @@ run is one slice of a sliced job), so the newest run of a schedule is what Prome
 
 Monitoring that is down must never fail or hang the run: the whole exchange (DNS, connect, send,
 answer) runs under one deadline in a daemon thread the run does not wait for past the deadline,
-and every failure is a message the callback prints as a warning.
+and every failure is a message the callback prints as a warning (``_run_report_notify.after_run``).
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import threading
 import typing as t
 import urllib.error
@@ -55,32 +54,34 @@ def _segment(name: str, value: str) -> str:
     return f"{name}/" + urllib.parse.quote(value, safe="")
 
 
+def check_http_url(url: str, option: str) -> None:
+    """ValueError naming ``option`` unless ``url`` is http(s)://host... (urllib would also open file:// URLs)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{option}: must be an http(s) URL, got {url!r}")
+
+
 def group_url(base: str, schedule: str, slice_: str = "") -> str:
     """``<base>/metrics/job/runbook_ops/schedule/<schedule>[/slice/<n>]``."""
-    parts = urllib.parse.urlsplit(base)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"pushgateway_url: must be an http(s) URL, got {base!r}")
+    check_http_url(base, "pushgateway_url")
     path = "/metrics/" + _segment("job", JOB) + "/" + _segment("schedule", schedule)
     if slice_:
         path += "/" + _segment("slice", slice_)
     return base.rstrip("/") + path
 
 
-def bounded_request(url: str, body: bytes, headers: dict, seconds: float, method: str = "POST",
-                    what: str = "") -> str | None:
-    """Send one HTTP request and read its answer within ``seconds`` in all; None, or what went wrong.
+def call_bounded(work: t.Callable[[], None], seconds: float, what: str = "") -> str | None:
+    """Run ``work`` (which talks to a peer) for at most ``seconds``; None, or what went wrong.
 
-    urllib's timeout bounds each socket operation only, so the request runs in a daemon thread and
-    the caller waits for it until the deadline, not longer (a peer that answers one byte a second
-    is left behind; the thread ends with its socket timeout or with the process).
+    Libraries' timeouts (urllib, smtplib) bound each socket operation only, so the work runs in a
+    daemon thread and the caller waits for it until the deadline, not longer (a peer that answers
+    one byte a second is left behind; the thread ends with its socket timeout or with the process).
     """
     outcome: list[str | None] = []
 
-    def send() -> None:
-        request = urllib.request.Request(url, data=body, headers=headers, method=method)
+    def run() -> None:
         try:
-            with urllib.request.urlopen(request, timeout=seconds) as answer:  # noqa: S310 (http(s) checked)
-                answer.read(65536)
+            work()
             outcome.append(None)
         except urllib.error.HTTPError as exc:
             detail = exc.read(300).decode("utf-8", "replace").strip() if exc.fp else ""
@@ -90,7 +91,7 @@ def bounded_request(url: str, body: bytes, headers: dict, seconds: float, method
             # a socket timeout is this deadline met in one read: one wording for both
             outcome.append("" if isinstance(reason, TimeoutError) else (str(reason) or type(exc).__name__))
 
-    worker = threading.Thread(target=send, name=f"runbook-ops {what or 'request'}", daemon=True)
+    worker = threading.Thread(target=run, name=f"runbook-ops {what or 'call'}", daemon=True)
     worker.start()
     worker.join(seconds)
     if not outcome or outcome[0] == "":
@@ -100,33 +101,28 @@ def bounded_request(url: str, body: bytes, headers: dict, seconds: float, method
     return f"{what}: {outcome[0]}" if what else outcome[0]
 
 
+def bounded_request(url: str, body: bytes, headers: dict, seconds: float, method: str = "POST",
+                    what: str = "") -> str | None:
+    """Send one HTTP request and read its answer within ``seconds`` in all; None, or what went wrong."""
+
+    def send() -> None:
+        request = urllib.request.Request(url, data=body, headers=headers, method=method)
+        with urllib.request.urlopen(request, timeout=seconds) as answer:  # noqa: S310 (http(s) checked)
+            answer.read(65536)
+
+    return call_bounded(send, seconds, what)
+
+
 def push_metrics(push: dict, report: dict) -> str | None:
-    """PUT the report's metrics to the group of its schedule; None when done, else the warning to print."""
+    """PUT the report's metrics to the group of its schedule; None when done, else why not."""
     if not push.get("url"):
         return None
     if push.get("error"):
-        return f"the metrics were not pushed: {push['error']}"
+        return push["error"]
     try:
         url = group_url(push["url"], report["schedule"], push.get("slice", ""))
         body = render_metrics(report).encode()
     except (ValueError, KeyError) as exc:
-        return f"the metrics were not pushed: {exc}"
-    failed = bounded_request(url, body, {"Content-Type": CONTENT_TYPE}, push.get("timeout", 10.0), "PUT",
-                             f"Pushgateway {push['url']}")
-    return f"the metrics were not pushed (the run's result is unchanged): {failed}" if failed else None
-
-
-def after_run(push: dict, done: dict | None, warn: t.Callable[[str], None]) -> str | None:
-    """What the callback calls once the run report is written: push it; warn on failure."""
-    if not push.get("url") or not done:
-        return None
-    try:
-        with open(done["json_path"], encoding="utf-8") as fh:
-            report = json.load(fh)
-    except (OSError, ValueError, KeyError) as exc:
-        message = f"the metrics were not pushed: cannot read the run report: {exc}"
-    else:
-        message = push_metrics(push, report)
-    if message:
-        warn(f"runbook.ops.run_report: {message}")
-    return message
+        return str(exc)
+    return bounded_request(url, body, {"Content-Type": CONTENT_TYPE}, push.get("timeout", 10.0), "PUT",
+                           f"Pushgateway {push['url']}")

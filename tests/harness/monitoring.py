@@ -62,3 +62,59 @@ class Pushgateway:
                 self.proc.kill()
                 self.proc.wait(10)
         self.log.close()
+
+
+class WebhookReceiver:
+    """A webhook endpoint (Slack / Mattermost / Teams style) on a free loopback port: records every POST's
+    JSON body; ``status`` is what it answers."""
+
+    def __init__(self, status: int = 200) -> None:
+        from harness.http import QuietHandler, StubServer
+
+        received: list[dict] = []
+        answer = status
+
+        class Handler(QuietHandler):
+            def do_POST(self):  # noqa: N802 (the name http.server calls)
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received.append({"path": self.path, "content_type": self.headers.get("Content-Type"),
+                                 "json": json.loads(body)})
+                self.send_response(answer)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+        self.received = received
+        self.server = StubServer(Handler)
+        self.url = self.server.url("/hooks/runbook")
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+class SmtpReceiver:
+    """A real SMTP server (aiosmtpd) on a free loopback port that keeps every message it is given."""
+
+    def __init__(self) -> None:
+        try:
+            from aiosmtpd.controller import Controller
+        except ImportError:
+            pytest.fail("aiosmtpd is needed for the notification tests: pip install aiosmtpd (requirements/dev.txt)")
+        import email
+        import email.policy
+
+        messages: list = []
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+                messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content,
+                                                                             policy=email.policy.default)))
+                return "250 OK"
+
+        self.messages = messages
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()

@@ -109,7 +109,7 @@ def test_refused_push_is_a_prompt_warning():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))  # bound, never listening: refused
         message, took = _bounded(f"http://127.0.0.1:{sock.getsockname()[1]}", 5)
-    assert message and "not pushed" in message and "refused" in message.lower(), message
+    assert message and "Pushgateway http://127.0.0.1:" in message and "refused" in message.lower(), message
     assert took < 5
 
 
