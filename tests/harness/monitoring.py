@@ -64,6 +64,55 @@ class Pushgateway:
         self.log.close()
 
 
+class _Daemon:
+    """One of Debian's Prometheus binaries on a free loopback port, ready on /-/ready."""
+
+    def __init__(self, name: str, workdir: Path, args: list[str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(workdir / f"{name}.log", "wb")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen([binary(name), f"--web.listen-address=127.0.0.1:{self.port}", *args],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: self.proc.poll() is None and _ready(self.url), 60, f"{name} ready")
+        except BaseException:
+            self.stop()
+            raise
+
+    def get(self, path: str) -> dict:
+        with urllib.request.urlopen(self.url + path, timeout=10) as r:
+            return json.loads(r.read())
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.close()
+
+
+class Alertmanager(_Daemon):
+    def __init__(self, workdir: Path, config: Path) -> None:
+        super().__init__("prometheus-alertmanager", workdir, [
+            f"--config.file={config}", f"--storage.path={workdir / 'alertmanager'}", "--cluster.listen-address="])
+
+
+class Prometheus(_Daemon):
+    def __init__(self, workdir: Path, config: Path) -> None:
+        super().__init__("prometheus", workdir, [f"--config.file={config}", f"--storage.tsdb.path={workdir / 'tsdb'}"])
+
+    def query(self, expr: str) -> list[dict]:
+        import urllib.parse
+
+        return self.get("/api/v1/query?" + urllib.parse.urlencode({"query": expr}))["data"]["result"]
+
+    def alerts(self) -> list[dict]:
+        return self.get("/api/v1/alerts")["data"]["alerts"]
+
+
 class WebhookReceiver:
     """A webhook endpoint (Slack / Mattermost / Teams style) on a free loopback port: records every POST's
     JSON body; ``status`` is what it answers."""
