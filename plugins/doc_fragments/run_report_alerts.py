@@ -47,8 +47,10 @@ options:
         key: report_slice
   notify_webhook_url:
     description:
-      - Incoming webhook (Slack, Mattermost, Microsoft Teams connector) that gets one message at the end of a run whose status is O(notify_min_status) or worse; empty sends none.
-      - The JSON holds C(text) (schedule, worst status, failed and unreachable hosts, top problems, the report's link; secrets redacted) and Teams' MessageCard fields.
+      - Incoming webhook (Slack, Mattermost, Microsoft Teams connector) that gets one message at the end of a run whose status is
+        O(notify_min_status) or worse; empty sends none.
+      - The JSON holds C(text) (schedule, worst status, failed and unreachable hosts, top problems, the report's link; secrets redacted) and Teams'
+        MessageCard fields.
       - The variable C(runbook_notify_webhook_url) overrides it.
     type: str
     env:
@@ -99,7 +101,8 @@ options:
         key: notify_smtp_port
   notify_smtp_security:
     description:
-      - C(none), C(starttls) or C(ssl) (implicit TLS); TLS checks the server's certificate against the system's CAs. The variable C(runbook_notify_smtp_security) overrides it.
+      - C(none), C(starttls) or C(ssl) (implicit TLS); TLS checks the server's certificate against the system's CAs. The variable
+        C(runbook_notify_smtp_security) overrides it.
     type: str
     default: none
     env:
@@ -137,7 +140,8 @@ options:
         key: notify_min_status
   notify_timeout:
     description:
-      - Seconds each notification may take in all (for a webhook connect, send and answer; for an email the whole SMTP exchange). A failed notification is printed and recorded in the run report's JSON (C(notifications)), and never changes the run's result.
+      - Seconds each notification may take in all (for a webhook connect, send and answer; for an email the whole SMTP exchange). A failed
+        notification is printed and recorded in the run report's JSON (C(notifications)), and never changes the run's result.
       - The variable C(runbook_notify_timeout) overrides it.
     type: float
     default: 10

@@ -20,7 +20,8 @@ import threading
 import typing as t
 import urllib.error
 import urllib.parse
-import urllib.request
+
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.runbook.ops.plugins.module_utils._deadline import deadline_message
 from ansible_collections.runbook.ops.plugins.module_utils._run_report_metrics import render_metrics
@@ -106,9 +107,11 @@ def bounded_request(url: str, body: bytes, headers: dict, seconds: float, method
     """Send one HTTP request and read its answer within ``seconds`` in all; None, or what went wrong."""
 
     def send() -> None:
-        request = urllib.request.Request(url, data=body, headers=headers, method=method)
-        with urllib.request.urlopen(request, timeout=seconds) as answer:  # noqa: S310 (http(s) checked)
+        answer = open_url(url, data=body, headers=headers, method=method, timeout=seconds, follow_redirects="none")
+        try:
             answer.read(65536)
+        finally:
+            answer.close()
 
     return call_bounded(send, seconds, what)
 

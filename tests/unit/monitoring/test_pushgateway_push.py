@@ -77,8 +77,8 @@ def test_push_lands_in_the_schedule_group_and_replaces_it(gateway):
     group = _group(gateway, schedule="push_a")
     assert group is not None
     assert _samples(group, "runbook_run_status") == {(("schedule", "push_a"),): "0"}
-    assert set(_samples(group, "runbook_host_status")) == {(("host", "web1"), ("schedule", "push_a")),
-                                                          (("host", "web2"), ("schedule", "push_a"))}
+    hosts = {(("host", "web1"), ("schedule", "push_a")), (("host", "web2"), ("schedule", "push_a"))}
+    assert set(_samples(group, "runbook_host_status")) == hosts
     assert "runbook_probe_latency_seconds{" in gateway.metrics()
     latency = [line for line in gateway.metrics().splitlines()
                if line.startswith("runbook_probe_latency_seconds{") and 'schedule="push_a"' in line]
