@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.runbook.ops.plugins.module_utils._run_report import METRICS
+from ansible_collections.runbook.ops.plugins.module_utils._run_report_metrics import METRICS
 
 REPO = Path(__file__).resolve().parents[3]
 DASHBOARD = REPO / "roles" / "monitoring" / "files" / "runbook-dashboard.json"
