@@ -32,6 +32,7 @@ options:
         key: auto
 extends_documentation_fragment:
   - runbook.ops.run_report_callback
+  - runbook.ops.run_report_alerts
 """
 
 from ansible import constants as C

@@ -35,6 +35,7 @@ requirements:
   - enable in configuration
 extends_documentation_fragment:
   - runbook.ops.run_report_callback
+  - runbook.ops.run_report_alerts
 """
 
 import atexit
@@ -50,14 +51,16 @@ from ansible.plugins.callback import CallbackBase
 try:
     from ansible_collections.runbook.ops.plugins.module_utils import _backup as B
     from ansible_collections.runbook.ops.plugins.module_utils import _run_report as R
+    from ansible_collections.runbook.ops.plugins.module_utils import _run_report_notify as N
     from ansible_collections.runbook.ops.plugins.module_utils._run_report_common import STAMP_RE, RunReportError
     from ansible_collections.runbook.ops.plugins.module_utils._run_report_redact import redact
     from ansible_collections.runbook.ops.plugins.module_utils import _run_report_partial as P
 except ImportError:  # pragma: no cover (the collection is always importable where the plugin loads)
-    R = P = None
+    R = P = N = None
 
 _VARS = ("runbook_report_dir", "runbook_metrics_dir", "runbook_report_keep_last", "runbook_report_name",
          "runbook_data_loss_rows_share", "runbook_data_loss_size_share")
+_VARS += N.VARS if N else ()
 _FACT_STEP = re.compile(r"^([a-z][a-z0-9_]*)_results$")
 # a play variable that tells the role runbook.ops.report that this plugin writes the run report
 ACTIVE_VAR = "runbook_run_report_callback"
@@ -170,6 +173,7 @@ class CallbackModule(CallbackBase):
                 "size_share": float(found.get("runbook_data_loss_size_share", self.get_option("data_loss_size_share"))),
             },
         }
+        self.settings["notify"] = N.settings(found, self.get_option)
 
     def _remember_secrets(self, value, name="", depth=0):
         """Values of variables (or nested keys, e.g. runbook_pg_login.login_password) named like secrets."""
@@ -354,6 +358,7 @@ class CallbackModule(CallbackBase):
         if stats is not None:
             stats.set_custom_stats("runbook_run_report", done["summary"])
         self._display.display(f"Run report ({done['status']}): {done['url']}")
+        N.after_run(settings.get("notify") or {}, done, self.secrets, self._display)
         return done
 
     def v2_playbook_on_stats(self, stats):

@@ -56,13 +56,16 @@ def label_value(value: t.Any) -> str:
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _fmt_value(value: float) -> str:
+def format_value(value: float) -> str:
+    """A sample value as Prometheus prints it: integers without a dot, shortest round-trip text, NaN, +Inf/-Inf."""
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
     if float(value).is_integer() and abs(value) < 1e15:
         return str(int(value))
+    # the shortest text that reads back as the same float (what prometheus_client and Go print);
+    # values computed here are rounded where they are computed, so no float noise reaches it
     return repr(float(value))
 
 
@@ -95,7 +98,8 @@ def metric_samples(report: dict) -> dict[str, list[tuple[dict, float]]]:
         labels = {"host": p["host"], "probe": p["name"], "kind": p["kind"]}
         add("runbook_probe_status", labels, STATUS_VALUE[p["status"]])
         if p["latency_ms"] is not None:
-            add("runbook_probe_latency_seconds", labels, p["latency_ms"] / 1000.0)
+            # to the microsecond: 61.8 / 1000 is 0.061799999999999994 in binary, round() gives 0.0618
+            add("runbook_probe_latency_seconds", labels, round(p["latency_ms"] / 1000.0, 6))
     series: dict[tuple, list[dict]] = {}
     for e in report["backup_history"]:
         series.setdefault((e["host"], str(e.get("kind")), str(e.get("name"))), []).append(e)
@@ -178,5 +182,5 @@ def render_metrics(report: dict) -> str:
             if bad:
                 raise ValueError(f"invalid label names {bad} of {name}")
             text = ",".join(f'{k}="{label_value(v)}"' for k, v in labels.items())
-            lines.append(f"{name}{{{text}}} {_fmt_value(value)}")
+            lines.append(f"{name}{{{text}}} {format_value(value)}")
     return "\n".join(lines) + "\n"
