@@ -58,7 +58,7 @@ def test_every_awx_call_passes_the_module_argument_validation(tmp_path, ansible_
             msg = str(item.get("msg"))
             assert CONNECTION_ERROR.search(msg), f"{task['task']['name']}: {msg}"
     counts = {name: len(items) for name, items in results.items()}
-    assert counts["Job templates, one per schedule playbook"] == 8
+    assert counts["Job templates, one per schedule playbook"] == 9
     assert counts["Schedules"] == 5 and counts["Credential types for PostgreSQL and Redis"] == 2
     assert counts["PostgreSQL and Redis credentials"] == 2
 
