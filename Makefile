@@ -58,16 +58,15 @@ test-pg-majors: setup
 	  RUNBOOK_PG_MAJOR=$$m $(PYTEST) $(PG_MAJOR_TESTS) $(PG_MAJOR_SKIP) -q -n $(PYTEST_WORKERS) --dist loadfile || exit 1; \
 	done
 
-## The ansible-core versions meta/runtime.yml claims (>=2.16): `make test` runs everything on
-## .venv's 2.19; this target runs a representative subset through 2.16, 2.18, 2.20 (Python 3.12)
+## The ansible-core versions meta/runtime.yml claims (>=2.19): `make test` runs everything on
+## .venv's 2.19; this target runs a representative subset through 2.20 (Python 3.12)
 ## and 2.21 (Python 3.13) (venvs from
 ## scripts/setup_ansible_cores.sh; RUNBOOK_ANSIBLE_BIN_DIR makes the harness call their
 ## ansible / ansible-playbook): pg_report (module_defaults groups, json_query), pg_vacuum,
 ## pg_backup, redis_purge, health_probe (not its celery kind: celery
 ## is a managed-host library these venvs leave out), and the backup, restore and quarterly
-## schedule playbooks (the daily/weekly/monthly report tests expect 2.19's null for a step that
-## did not run; older cores write "" there: README, "Tested versions").
-ANSIBLE_CORES ?= 216 218 220 221
+## schedule playbooks.
+ANSIBLE_CORES ?= 220 221
 export RUNBOOK_CORE_VENVS ?= $(HOME)/.cache/runbook-ops
 CORE_TESTS := tests/integration/pg_report tests/integration/pg_vacuum/test_pg_vacuum_run.py \
 	tests/integration/pg_backup/test_pg_backup.py tests/integration/redis/test_redis_purge.py \

