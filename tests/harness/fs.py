@@ -2,6 +2,7 @@
 """A small tmpfs mounted over a test directory: a destination that fills up (the tests run as root)."""
 from __future__ import annotations
 
+import contextlib
 import subprocess
 
 
@@ -22,3 +23,20 @@ def remount(path, options: str) -> None:
     res = subprocess.run(["mount", "-o", f"remount,{options}", str(path)], capture_output=True, text=True, check=False)
     if res.returncode != 0:
         raise OSError(res.stderr.strip())
+
+
+@contextlib.contextmanager
+def small_tmpfs(path, size: str):
+    """A tmpfs of ``size`` (e.g. ``300k``) mounted on the new directory ``path`` for the block: a
+    destination that fills up. Fails the test when it cannot be mounted; unmounted even on failure."""
+    import pytest
+
+    path.mkdir()
+    try:
+        mount_tmpfs(path, f"size={size},mode=0700")
+    except OSError as exc:
+        pytest.fail(f"cannot mount a tmpfs (the tests run as root on this machine): {exc}")
+    try:
+        yield path
+    finally:
+        unmount(path)

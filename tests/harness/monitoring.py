@@ -29,42 +29,7 @@ def _ready(url: str) -> bool:
         return False
 
 
-class Pushgateway:
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(workdir / "pushgateway.log", "wb")  # noqa: SIM115 (closed in stop)
-        self.proc = subprocess.Popen(
-            [binary("prometheus-pushgateway"), f"--web.listen-address=127.0.0.1:{self.port}",
-             f"--persistence.file={workdir / 'pushgateway.data'}"],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        try:
-            wait_until(lambda: self.proc.poll() is None and _ready(self.url), 30, "pushgateway ready")
-        except BaseException:
-            self.stop()
-            raise
-
-    def metrics(self) -> str:
-        with urllib.request.urlopen(self.url + "/metrics", timeout=10) as r:
-            return r.read().decode()
-
-    def groups(self) -> list[dict]:
-        """The pushed groups (/api/v1/metrics): [{"labels": {...}, metric: {...}}]."""
-        with urllib.request.urlopen(self.url + "/api/v1/metrics", timeout=10) as r:
-            return json.loads(r.read())["data"]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.log.close()
-
-
-class _Daemon:
+class Daemon:
     """One of Debian's Prometheus binaries on a free loopback port, ready on /-/ready."""
 
     def __init__(self, name: str, workdir: Path, args: list[str]) -> None:
@@ -94,13 +59,29 @@ class _Daemon:
         self.log.close()
 
 
-class Alertmanager(_Daemon):
+class Pushgateway(Daemon):
+    """Debian's prometheus-pushgateway, persisting into ``workdir``."""
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__("prometheus-pushgateway", workdir, [f"--persistence.file={workdir / 'pushgateway.data'}"])
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(self.url + "/metrics", timeout=10) as r:
+            return r.read().decode()
+
+    def groups(self) -> list[dict]:
+        """The pushed groups (/api/v1/metrics): [{"labels": {...}, metric: {...}}]."""
+        with urllib.request.urlopen(self.url + "/api/v1/metrics", timeout=10) as r:
+            return json.loads(r.read())["data"]
+
+
+class Alertmanager(Daemon):
     def __init__(self, workdir: Path, config: Path) -> None:
         super().__init__("prometheus-alertmanager", workdir, [
             f"--config.file={config}", f"--storage.path={workdir / 'alertmanager'}", "--cluster.listen-address="])
 
 
-class Prometheus(_Daemon):
+class Prometheus(Daemon):
     def __init__(self, workdir: Path, config: Path) -> None:
         super().__init__("prometheus", workdir, [f"--config.file={config}", f"--storage.tsdb.path={workdir / 'tsdb'}"])
 

@@ -17,7 +17,7 @@ from ansible_collections.runbook.ops.plugins.module_utils import _run_report_mer
 from ansible_collections.runbook.ops.plugins.module_utils import _run_report_metrics as PM
 from harness.ansible import run_module
 from harness.cutproxy import CutProxy
-from harness.fs import mount_tmpfs, remount, unmount
+from harness.fs import remount, small_tmpfs as fs_small_tmpfs
 
 SIZE = 600_000  # random data: the archive is about as large, the cut comes well inside it
 CUT = 200_000
@@ -97,16 +97,8 @@ def test_s3_link_cut_mid_file_counts_nothing_and_the_next_run_finishes(tmp_path,
 
 @pytest.fixture
 def small_tmpfs(tmp_path):
-    mnt = tmp_path / "backuphost"
-    mnt.mkdir()
-    try:
-        mount_tmpfs(mnt, "size=300k,mode=0700")
-    except OSError as exc:
-        pytest.fail(f"cannot mount a tmpfs (the tests run as root on this machine): {exc}")
-    try:
+    with fs_small_tmpfs(tmp_path / "backuphost", "300k") as mnt:
         yield mnt
-    finally:
-        unmount(mnt)
 
 
 def test_ssh_destination_that_fills_up_counts_nothing_and_the_next_run_finishes(tmp_path, sshd, small_tmpfs):

@@ -14,7 +14,7 @@ import pytest
 from offsite_helpers import copy_manifests, make_file_backups
 
 from harness.ansible import run_module
-from harness.fs import mount_tmpfs, unmount
+from harness.fs import small_tmpfs as fs_small_tmpfs
 
 
 def copy(backup_dir, dest, check=False, **extra):
@@ -166,16 +166,8 @@ def test_destination_not_ours_is_never_overwritten(tmp_path):
 
 @pytest.fixture
 def small_tmpfs(tmp_path):
-    mnt = tmp_path / "full"
-    mnt.mkdir()
-    try:
-        mount_tmpfs(mnt, "size=400k,mode=0700")
-    except OSError as exc:
-        pytest.fail(f"cannot mount a tmpfs (the tests run as root on this machine): {exc}")
-    try:
+    with fs_small_tmpfs(tmp_path / "full", "400k") as mnt:
         yield mnt
-    finally:
-        unmount(mnt)
 
 
 def test_destination_full_counts_nothing_and_keeps_the_local_backup(tmp_path, small_tmpfs):
