@@ -146,17 +146,23 @@ class HostilePeer:
             self._send(conn, self.prefix)
             conn.sent_prefix = True
 
-    def _on_data(self, conn: _Conn) -> None:
+    def _receive(self, conn: _Conn) -> bool:
+        """Append what the client sent to ``conn.received``; False when nothing new (or it closed)."""
         try:
             data = conn.sock.recv(65536)
         except BlockingIOError:
-            return
+            return False
         except OSError:
             data = b""
         if not data:
             conn.closed_by_client = True
-            return
+            return False
         conn.received += data
+        return True
+
+    def _on_data(self, conn: _Conn) -> None:
+        if not self._receive(conn):
+            return
         if len(conn.received) < self.wait_for:
             return
         if self.mode == "reset":
@@ -239,16 +245,8 @@ class RedisClusterSeed(HostilePeer):
         self.discovery: list[list[bytes]] = []
 
     def _on_data(self, conn: _Conn) -> None:
-        try:
-            data = conn.sock.recv(65536)
-        except BlockingIOError:
+        if not self._receive(conn):
             return
-        except OSError:
-            data = b""
-        if not data:
-            conn.closed_by_client = True
-            return
-        conn.received += data
         for command in _resp_commands(conn.received):
             if conn.stalled:
                 continue
