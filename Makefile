@@ -6,7 +6,7 @@ PYTEST := $(VENV)/pytest
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: setup demo test test-unit test-integration test-pg-majors test-ansible-cores lint sanity build-check docs bench clean
+.PHONY: setup demo test lane-suites-body lane-matrix-body lane-checks-body test-unit test-integration test-pg-majors test-ansible-cores lint sanity build-check docs bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -17,19 +17,34 @@ demo: setup
 
 ## The README's test command (also what .ci/run calls): everything CI checks.
 ## Hosts first (a Docker engine, podman and the locally built host images, cached; Debian's Prometheus,
-## Alertmanager, Pushgateway and node_exporter for the alert-rule tests), then the
-## unit and integration tests on both cores (each pytest worker starts its own servers),
-## the PostgreSQL majors and ansible-core versions matrix, lint, ansible-test sanity, the build
-## check, and the molecule scenarios two at a time.
+## Alertmanager, Pushgateway and node_exporter for the alert-rule tests), then three lanes side by
+## side (much of each lane waits on servers, containers and deadlines, not on the CPU):
+##   suites  the unit and integration tests on both cores (each pytest worker starts its own servers)
+##   matrix  the PostgreSQL majors, then the ansible-core versions
+##   checks  lint, ansible-test sanity, the build check and the docs site, then the molecule scenarios
+## Every line a lane prints starts with its name; a failed lane does not stop the others (make -k),
+## and the run fails when any lane failed. TEST_LANES="suites" runs one lane.
 PYTEST_WORKERS ?= 2
+TEST_LANES ?= suites matrix checks
 test: setup
 	bash scripts/setup_docker.sh
 	bash scripts/setup_molecule_hosts.sh
 	bash scripts/setup_monitoring.sh
+	@$(MAKE) --no-print-directory -k -j3 $(addprefix lane-,$(TEST_LANES)); rc=$$?; \
+	  echo "== lanes: $$(cat .lanes/*.result 2>/dev/null | tr '\n' ' ')"; exit $$rc
+
+lane-suites-body:
 	$(PYTEST) tests/unit tests/integration -q -n $(PYTEST_WORKERS) --dist loadfile
-	$(MAKE) --no-print-directory test-pg-majors test-ansible-cores
-	$(MAKE) --no-print-directory lint sanity build-check docs
-	$(MAKE) --no-print-directory molecule MOLECULE_JOBS=2
+lane-matrix-body: test-pg-majors test-ansible-cores
+lane-checks-body: lint sanity build-check docs molecule
+
+## One lane: its body with every line prefixed, its exit status and minutes in .lanes/<lane>.result.
+lane-%:
+	@mkdir -p .lanes; rm -f .lanes/$*.result; start=$$(date +%s); \
+	  set -o pipefail; $(MAKE) --no-print-directory lane-$*-body 2>&1 | sed -u 's/^/[$*] /'; rc=$$?; \
+	  mins=$$(( ($$(date +%s) - start + 30) / 60 )); \
+	  if [ $$rc = 0 ]; then r="$*=ok($${mins}min)"; else r="$*=FAILED(exit $$rc, $${mins}min)"; fi; \
+	  echo "$$r" > .lanes/$*.result; echo "[$*] == lane $$r"; exit $$rc
 
 test-unit: setup
 	bash scripts/setup_monitoring.sh
@@ -115,4 +130,4 @@ molecule-%:
 	  ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/collections $(VENV)/molecule test -s $*
 
 clean:
-	rm -rf tests/output .pytest_cache reports build *.tar.gz
+	rm -rf tests/output .pytest_cache reports build .lanes *.tar.gz
