@@ -101,7 +101,8 @@ options:
         key: notify_smtp_port
   notify_smtp_security:
     description:
-      - C(none), C(starttls) or C(ssl) (implicit TLS); TLS checks the server's certificate against the system's CAs. The variable
+      - C(none), C(starttls) or C(ssl) (implicit TLS); TLS checks the server's certificate against the system's CAs or
+        O(notify_smtp_ca_file). The variable
         C(runbook_notify_smtp_security) overrides it.
     type: str
     default: none
@@ -110,6 +111,18 @@ options:
     ini:
       - section: callback_runbook_report
         key: notify_smtp_security
+  notify_smtp_ca_file:
+    description:
+      - PEM file of the CA (or CAs) that signed the SMTP server's certificate, for a private CA; empty uses the system's CAs.
+        With O(notify_smtp_security=starttls) or O(notify_smtp_security=ssl) the certificate and the host name O(notify_smtp_host)
+        are always checked; a certificate that does not pass sends nothing, and the run report records why.
+      - The variable C(runbook_notify_smtp_ca_file) overrides it.
+    type: path
+    env:
+      - name: RUNBOOK_NOTIFY_SMTP_CA_FILE
+    ini:
+      - section: callback_runbook_report
+        key: notify_smtp_ca_file
   notify_smtp_user:
     description:
       - SMTP login (none when empty). The variable C(runbook_notify_smtp_user) overrides it.

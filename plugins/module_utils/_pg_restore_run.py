@@ -133,6 +133,7 @@ class RestoreRun:
                                no_owner=p["no_owner"], clean=p["clean"], if_exists=p["if_exists"],
                                single_transaction=p["jobs"] <= 1)
         self.result["duration_seconds"] = round((B.utcnow() - started).total_seconds(), 3)
+        self.result["finished_at"] = B.format_time(B.utcnow())
         self.result["changed"] = True
         if rc != 0:
             what = "psql (ON_ERROR_STOP=1, single transaction: nothing was committed)" if fmt == "plain" else "pg_restore"

@@ -72,6 +72,8 @@ def _probes(host: str, step: str, health: dict, out: dict, problems: list) -> No
             "latency_ms": _num(probe.get("latency_ms")),
             "attempts": _int(probe.get("attempts")),
             "remediated": bool(after.get("results")),
+            # certificate probes: the expiry as Unix time (health_probe's details.not_after_timestamp)
+            "cert_not_after": _num(_dict(probe.get("details")).get("not_after_timestamp")),
         }
         out["probes"].append(entry)
         if status != "ok":
@@ -253,6 +255,9 @@ def _pg_backup(host: str, result: dict, check_mode: bool, out: dict, problems: l
             continue
         diffs = _list(drill.get("row_count_differences"))
         out["drills"].append({"host": host, "database": str(drill.get("target_database") or _dict(drill.get("item")).get("database") or ""),
+                              "source_database": str(drill.get("source_database") or ""),
+                              "duration_seconds": _num(drill.get("duration_seconds")),
+                              "finished_at": drill.get("finished_at") if not diffs else None,
                               "differences": len(diffs), "changed": bool(drill.get("changed"))})
         if diffs:
             _problem(problems, host, "drill", "critical", f"{len(diffs)} tables differ from the dump's snapshot")

@@ -41,6 +41,10 @@ METRICS: dict[str, tuple[str, str]] = {
         "gauge", "Data-loss warnings of the series' new backup against the previous verified one (0 none)."),
     "runbook_backup_offsite_last_verified_timestamp_seconds": (
         "gauge", "Time of the newest verified off-site copy of the series at the destination."),
+    "runbook_restore_drill_last_success_timestamp_seconds": (
+        "gauge", "Finish time of the restore drill of the series in this run when it succeeded (none when it failed)."),
+    "runbook_restore_drill_duration_seconds": ("gauge", "Restore time of the series' successful restore drill in this run."),
+    "runbook_probe_cert_expiry_timestamp_seconds": ("gauge", "Expiry (notAfter) of the certificate a probe read."),
     "runbook_pg_dead_tuples": ("gauge", "Dead tuples of the tables in scope of pg_vacuum, before and after the run."),
     "runbook_pg_database_size_bytes": ("gauge", "Database size reported by pg_report."),
     "runbook_redis_used_memory_bytes": ("gauge", "Redis used_memory before and after the purges, or as reported."),
@@ -100,6 +104,8 @@ def metric_samples(report: dict) -> dict[str, list[tuple[dict, float]]]:
         if p["latency_ms"] is not None:
             # to the microsecond: 61.8 / 1000 is 0.061799999999999994 in binary, round() gives 0.0618
             add("runbook_probe_latency_seconds", labels, round(p["latency_ms"] / 1000.0, 6))
+        add("runbook_probe_cert_expiry_timestamp_seconds", labels, p.get("cert_not_after"))
+    _drills(report, add)
     series: dict[tuple, list[dict]] = {}
     for e in report["backup_history"]:
         series.setdefault((e["host"], str(e.get("kind")), str(e.get("name"))), []).append(e)
@@ -164,6 +170,23 @@ def metric_samples(report: dict) -> dict[str, list[tuple[dict, float]]]:
         if m["host"] not in by_host:
             add("runbook_redis_used_memory_bytes", {"host": m["host"], "when": "report"}, m["used_memory"])
     return samples
+
+
+def _drills(report: dict, add: t.Callable[[str, dict, t.Any], None]) -> None:
+    """The newest successful drill of each series; a failed drill adds no sample (its success stays in
+    Prometheus through the rules' last_over_time)."""
+    newest: dict[tuple, tuple] = {}
+    for d in _list(report.get("drills")):
+        when = _ts(d.get("finished_at"))
+        if when is None or d.get("differences"):
+            continue
+        key = (d["host"], "postgres", d.get("source_database") or d["database"])
+        if key not in newest or when > newest[key][0]:
+            newest[key] = (when, d.get("duration_seconds"))
+    for (host, kind, name), (when, duration) in sorted(newest.items()):
+        labels = {"host": host, "kind": kind, "name": name}
+        add("runbook_restore_drill_last_success_timestamp_seconds", labels, round(when.timestamp(), 6))
+        add("runbook_restore_drill_duration_seconds", labels, duration)
 
 
 def render_metrics(report: dict) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import email.message
 import json
+import os
 import smtplib
 import socket
 import ssl
@@ -37,6 +38,7 @@ _SETTINGS = (
     ("runbook_notify_smtp_security", "notify_smtp_security", "none"),
     ("runbook_notify_smtp_user", "notify_smtp_user", ""),
     ("runbook_notify_smtp_password", "notify_smtp_password", ""),
+    ("runbook_notify_smtp_ca_file", "notify_smtp_ca_file", ""),
     ("runbook_notify_min_status", "notify_min_status", "warning"),
     ("runbook_notify_timeout", "notify_timeout", 10),
 )
@@ -66,6 +68,8 @@ def settings(found: dict, option: t.Callable[[str], t.Any]) -> dict:
             P.check_http_url(str(out["webhook_url"]), "notify_webhook_url")
         if out["email_to"] and not out["smtp_host"]:
             raise ValueError("notify_smtp_host: needed to send to notify_email_to")
+        if out["smtp_ca_file"] and not os.path.isfile(str(out["smtp_ca_file"])):
+            raise ValueError(f"notify_smtp_ca_file: no such file {out['smtp_ca_file']!r}")
     except (TypeError, ValueError) as exc:
         out["error"] = str(exc)
     return out
@@ -114,8 +118,9 @@ def send_email(cfg: dict, subject: str, text: str) -> str | None:
     msg["To"] = ", ".join(cfg["email_to"])
     msg.set_content(text)
 
-    def send() -> None:
-        context = ssl.create_default_context()
+    def exchange() -> None:
+        # the server's certificate and host name are checked, against smtp_ca_file or the system's CAs
+        context = ssl.create_default_context(cafile=cfg.get("smtp_ca_file") or None)
         if cfg["smtp_security"] == "ssl":
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(cfg["smtp_host"], cfg["smtp_port"], timeout=seconds, context=context)
         else:
@@ -126,6 +131,16 @@ def send_email(cfg: dict, subject: str, text: str) -> str | None:
             if cfg["smtp_user"]:
                 smtp.login(cfg["smtp_user"], cfg["smtp_password"])
             smtp.send_message(msg)
+
+    def send() -> None:
+        try:
+            exchange()
+        except ssl.SSLCertVerificationError as exc:
+            # str() of the exception would say only CERTIFICATE_VERIFY_FAILED
+            trusted = f"the CA in {cfg['smtp_ca_file']}" if cfg.get("smtp_ca_file") else "the system's CAs"
+            raise RuntimeError(f"{cfg['smtp_security']}: the server's TLS certificate was refused "
+                               f"({exc.verify_message}; checked against {trusted} and the host name "
+                               f"{cfg['smtp_host']!r}), nothing was sent") from None
 
     return P.call_bounded(send, seconds, f"email via {cfg['smtp_host']}:{cfg['smtp_port']}")
 

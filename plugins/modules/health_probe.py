@@ -72,7 +72,8 @@ options:
       - "V(load): C(period) (1, 5 or 15 minutes, default 5). Metric C(load_per_cpu), default warn 1.5 crit 3."
       - "V(certificate): C(path) of a PEM or DER file, or C(host), C(port) (default 443) and C(server_name)
         (SNI, default C(host)) of a live TLS endpoint. Metric C(days_left) (lower is worse, default warn 30
-        crit 7); an expired certificate is critical."
+        crit 7); an expired certificate is critical. RV(results[].details) has C(not_after) (ISO 8601) and
+        C(not_after_timestamp) (Unix time) of the certificate's expiry."
       - "V(pm2): C(apps) (names that must be online; default all), C(pm2_bin), C(pm2_home). Every app must be
         C(online). Metric C(restarts) (the highest restart count)."
       - "V(command): C(argv) (list, required, run without a shell), C(expect_rc) (default [0]),

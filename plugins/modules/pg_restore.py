@@ -159,6 +159,11 @@ duration_seconds:
   description: Restore time.
   returned: when restored
   type: float
+finished_at:
+  description: When the restore finished (UTC, ISO 8601); the run report's restore drill success time when the row counts match.
+  returned: when restored
+  type: str
+  sample: "2026-12-01T02:14:09.123456Z"
 commands:
   description: Tool command lines run (no secrets).
   returned: always

@@ -123,17 +123,26 @@ class WebhookReceiver:
 
 
 class SmtpReceiver:
-    """A real SMTP server (aiosmtpd) on a free loopback port that keeps every message it is given."""
+    """A real SMTP server (aiosmtpd) on a free loopback port that keeps every message it is given.
 
-    def __init__(self) -> None:
+    ``security`` ``starttls`` offers STARTTLS and refuses mail before it (``require_starttls``); ``ssl``
+    speaks TLS from the first byte (implicit TLS). Both serve the certificate of ``tls``
+    (:func:`harness.tls.make_tls`: localhost and 127.0.0.1). ``login`` (user, password) requires
+    AUTH (over STARTTLS only; offered with implicit TLS, see ``logins``). ``host`` is the loopback address to listen on.
+    """
+
+    def __init__(self, security: str = "none", tls=None, login: tuple[str, str] | None = None,
+                 host: str = "127.0.0.1") -> None:
         try:
             from aiosmtpd.controller import Controller
+            from aiosmtpd.smtp import AuthResult
         except ImportError:
             pytest.fail("aiosmtpd is needed for the notification tests: pip install aiosmtpd (requirements/dev.txt)")
         import email
         import email.policy
 
         messages: list = []
+        self.logins: list[str] = []
 
         class Handler:
             async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
@@ -141,9 +150,28 @@ class SmtpReceiver:
                                                                              policy=email.policy.default)))
                 return "250 OK"
 
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = login is not None and (auth_data.login, auth_data.password) == tuple(x.encode() for x in login)
+            if ok:
+                self.logins.append(auth_data.login.decode())
+            return AuthResult(success=ok)
+
+        kwargs: dict = {}
+        if security != "none":
+            from harness.tls import server_context
+
+            context = server_context(tls)
+            kwargs = {"ssl_context": context} if security == "ssl" else {"tls_context": context, "require_starttls": True}
+        if login:
+            # aiosmtpd counts STARTTLS only as TLS (it would not offer AUTH over implicit TLS), and warns
+            # when AUTH is required without it: with implicit TLS AUTH is offered, not required (the tests
+            # check ``logins``)
+            tls_only = security != "ssl"
+            kwargs.update(authenticator=authenticator, auth_required=tls_only, auth_require_tls=tls_only)
         self.messages = messages
+        self.host = host
         self.port = free_port()
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(Handler(), hostname=host, port=self.port, **kwargs)
         self.controller.start()
 
     def stop(self) -> None:

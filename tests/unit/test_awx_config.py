@@ -320,6 +320,12 @@ def test_configure_playbook_uses_awx_modules_as_documented():
     cred_task = [t for t in play["tasks"] if "awx.awx.credential" in t][0]
     assert cred_task["no_log"] is True
     assert _task(play, "awx.awx.workflow_job_template")["workflow_nodes"] == "{{ runbook_awx_workflow.nodes }}"
+    # failed jobs notify through the templates the variables ask for; their secrets are never printed
+    notify = next(t for t in play["tasks"] if "awx.awx.notification_template" in t)
+    assert notify["no_log"] is True and notify["loop"] == "{{ _runbook_awx_notifications }}"
+    assert "_runbook_awx_notifications" in jt["notification_templates_error"] and "omit" in jt["notification_templates_error"]
+    awx_vars = load(AWX / "vars" / "runbook.yml")
+    assert awx_vars["runbook_awx_notify_webhook_url"] == "" and awx_vars["runbook_awx_notify_email_to"] == []
     # every option used exists in the awx.awx module of the installed `ansible` package
     moddir = Path(ansible.__file__).resolve().parents[1] / "ansible_collections" / "awx" / "awx" / "plugins" / "modules"
     for task in play["tasks"]:

@@ -401,7 +401,8 @@ def test_merge_restore_and_drill_differences_are_critical():
     rep = M.merge([host_report("db1", pg_backup={"backup": None, "restore": restore, "drill": [drill]})],
                   "restore", "20261124T020000Z")
     assert rep["restores"][0]["database"] == "shop" and rep["restores"][0]["differences"] == 1
-    assert rep["drills"] == [{"host": "db1", "database": "shop_drill", "differences": 0, "changed": True}]
+    assert rep["drills"] == [{"host": "db1", "database": "shop_drill", "source_database": "", "duration_seconds": None,
+                              "finished_at": None, "differences": 0, "changed": True}]
     assert rep["status"] == "critical" and rep["problems"][0]["where"] == "restore"
     page = H.render_html(rep)
     assert "Restores" in page and "shop_restored" in page and "Disaster-recovery drills" in page

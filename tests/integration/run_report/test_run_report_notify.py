@@ -2,10 +2,14 @@
 """Direct notifications of the run_report callback, from real ansible-playbook runs: a local webhook
 receiver and a local SMTP server (aiosmtpd) get exactly one message for a failed run and none for a
 healthy one; no message holds an inventory password; a webhook that hangs, refuses or answers 500
-costs the run at most its timeout, is recorded in the run report and never changes the run's result."""
+costs the run at most its timeout, is recorded in the run report and never changes the run's result.
+Email over STARTTLS and implicit TLS goes to aiosmtpd servers with a certificate from a CA made here,
+with a login; a certificate from another CA or for another address is refused, recorded, and changes
+nothing else."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import sys
 import time
@@ -17,6 +21,7 @@ import yaml
 from harness.ansible import run_playbook
 from harness.hostile import HostilePeer
 from harness.monitoring import SmtpReceiver, WebhookReceiver
+from harness.tls import make_tls
 
 LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
 PASSWORD = "inv-Pa55word-never-sent"
@@ -154,3 +159,76 @@ def test_a_broken_webhook_is_recorded_and_bounded(setup, peer, error):
     assert "the webhook notification was not sent (the run's result is unchanged)" in result.stderr
     # bounded by its timeout (3 s); generous for the shared machine
     assert took < base_took + 3 + 20, (took, base_took)
+
+
+# --- email over TLS: STARTTLS and implicit TLS against aiosmtpd with a CA made here ------------------------
+SMTP_LOGIN = ("runbook", "smtp-Pa55-never-printed")
+
+
+@pytest.fixture(scope="module")
+def smtp_tls():
+    """The server's certificate (localhost, 127.0.0.1) from one CA; another CA that did not sign it."""
+    mine, other = make_tls(days=30.0), make_tls(days=30.0)
+    try:
+        yield mine, other
+    finally:
+        for files in (mine, other):
+            shutil.rmtree(files.dir, ignore_errors=True)
+
+
+def _tls_vars(server: SmtpReceiver, security: str, ca_file: str, smtp_host: str = "127.0.0.1") -> dict:
+    return {"runbook_notify_email_to": "oncall@example.test", "runbook_notify_smtp_host": smtp_host,
+            "runbook_notify_smtp_port": server.port, "runbook_notify_smtp_security": security,
+            "runbook_notify_smtp_ca_file": ca_file, "runbook_notify_smtp_user": SMTP_LOGIN[0],
+            "runbook_notify_smtp_password": SMTP_LOGIN[1]}
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_email_over_tls_with_login(setup, smtp_tls, security):
+    """The server refuses mail before STARTTLS and AUTH outside TLS: a message that arrives came over TLS,
+    with the login; the SMTP password is in no output and no file."""
+    files, _other = smtp_tls
+    server = SmtpReceiver(security, tls=files, login=SMTP_LOGIN)
+    try:
+        result, report, _took = setup(f"notify_{security}", True, **_tls_vars(server, security, files.ca_path))
+    finally:
+        server.stop()
+    assert result.rc == 2 and report["status"] == "critical"
+    assert report["notifications"] == [{"channel": "email", "sent": True, "error": None}], result.stderr
+    assert len(server.messages) == 1 and server.logins == [SMTP_LOGIN[0]]
+    rcpts, mail = server.messages[0]
+    assert rcpts == ["oncall@example.test"] and "Failed hosts: broken" in mail.get_content()
+    assert "email notification sent" in result.stdout
+    for text in (result.stdout, result.stderr, json.dumps(report), mail.as_string()):
+        where = text.find(SMTP_LOGIN[1])
+        assert where < 0, text[max(0, where - 1500):where + 200]
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+@pytest.mark.parametrize("problem, reason", [
+    ("wrong CA", "unable to get local issuer certificate"),
+    ("wrong host name", "IP address mismatch"),
+])
+def test_a_certificate_the_client_must_refuse(setup, smtp_tls, security, problem, reason):
+    """A server whose certificate is not from the CA the run trusts, or not for the address it dials
+    (the server listens on 127.0.0.2; the certificate is for localhost and 127.0.0.1), gets nothing: not
+    the password, not the message. The run report says why, and the run's result is what it was without."""
+    files, other = smtp_tls
+    host = "127.0.0.2" if problem == "wrong host name" else "127.0.0.1"
+    ca_file = other.ca_path if problem == "wrong CA" else files.ca_path
+    base, base_report, _took = setup("notify_tls_base", True)
+    server = SmtpReceiver(security, tls=files, login=SMTP_LOGIN, host=host)
+    try:
+        result, report, _took = setup(f"notify_{security}_refused", True,
+                                      **_tls_vars(server, security, ca_file, smtp_host=host))
+    finally:
+        server.stop()
+    assert server.messages == [] and server.logins == []
+    assert result.rc == base.rc == 2 and report["status"] == base_report["status"] == "critical"
+    assert [(h["host"], h["outcome"]) for h in report["hosts"]] == [(h["host"], h["outcome"]) for h in base_report["hosts"]]
+    (outcome,) = report["notifications"]
+    assert outcome["channel"] == "email" and outcome["sent"] is False, outcome
+    assert f"{security}: the server's TLS certificate was refused" in outcome["error"], outcome
+    assert reason in outcome["error"] and repr(host) in outcome["error"], outcome
+    assert "the email notification was not sent (the run's result is unchanged)" in result.stderr
+    assert SMTP_LOGIN[1] not in result.stdout + result.stderr + json.dumps(report)

@@ -49,7 +49,8 @@ def test_settings_name_the_bad_option():
     for var, value, option in (("runbook_notify_smtp_security", "tls", "notify_smtp_security"),
                                ("runbook_notify_min_status", "error", "notify_min_status"),
                                ("runbook_notify_timeout", "0", "notify_timeout"),
-                               ("runbook_notify_webhook_url", "file:///etc/passwd", "notify_webhook_url")):
+                               ("runbook_notify_webhook_url", "file:///etc/passwd", "notify_webhook_url"),
+                               ("runbook_notify_smtp_ca_file", "/nonexistent/ca.pem", "notify_smtp_ca_file")):
         assert N.settings({var: value}, OPTIONS.get)["error"].startswith(option), var
 
 
