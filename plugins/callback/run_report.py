@@ -56,8 +56,9 @@ try:
     from ansible_collections.runbook.ops.plugins.module_utils._run_report_redact import redact
     from ansible_collections.runbook.ops.plugins.module_utils import _run_report_partial as P
     from ansible_collections.runbook.ops.plugins.module_utils import _run_report_slices as S
+    from ansible_collections.runbook.ops.plugins.module_utils import _run_report_push as PUSH
 except ImportError:  # pragma: no cover (the collection is always importable where the plugin loads)
-    R = P = N = S = None
+    R = P = N = S = PUSH = None
 
 _VARS = ("runbook_report_dir", "runbook_metrics_dir", "runbook_report_keep_last", "runbook_report_name",
          "runbook_data_loss_rows_share", "runbook_data_loss_size_share",
@@ -194,6 +195,12 @@ class CallbackModule(CallbackBase):
                        or found.get("awx_workflow_job_id") or found.get("awx_job_id") or ""),
             "slice": "" if slice_ is None else str(slice_),
         }
+        push = self.settings["notify"]["push"]
+        if count > 1 and not push.get("slice"):
+            # a sliced job without slice labels: no slice pushes its part over the schedule's group; the
+            # whole job's metrics are pushed once merged (_store_slice)
+            self.settings["push_merged"] = push
+            self.settings["notify"] = dict(self.settings["notify"], push={})
 
     def _remember_secrets(self, value, name="", depth=0):
         """Values of variables (or nested keys, e.g. runbook_pg_login.login_password) named like secrets."""
@@ -396,6 +403,13 @@ class CallbackModule(CallbackBase):
             if cfg.get("count", 0) > 1 and len(S.read_slices(os.path.dirname(path))) >= cfg["count"]:
                 merged = R.build_slices(cfg["store"], name, job, cfg["count"], [], thresholds=settings.get("thresholds"))
                 self._display.display(f"Merged run report of {cfg['count']} slices ({merged['status']}): {merged['url']}")
+                push = settings.get("push_merged") or {}
+                if push.get("url"):
+                    with open(merged["json_path"], encoding="utf-8") as fh:
+                        error = PUSH.push_metrics(push, json.load(fh))
+                    if error:
+                        self._display.warning("runbook.ops.run_report: the whole job's metrics were not pushed "
+                                              f"(the run's result is unchanged): {error}")
         except (OSError, ValueError, RunReportError) as exc:
             self._display.warning(f"runbook.ops.run_report: the slice report could not be stored or merged: {exc}")
 

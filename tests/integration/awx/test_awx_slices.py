@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from harness.ansible import BIN, REPO, run_playbook
+from harness.monitoring import Pushgateway
 from harness.procs import descendants
 
 HOSTS = [f"node{i:02d}" for i in range(1, 10)]
@@ -44,7 +45,8 @@ PLAYBOOK = """
 """
 
 
-def _slice_dir(tmp: Path, number: int, hosts: list[str], store: Path, hold: Path | None) -> Path:
+def _slice_dir(tmp: Path, number: int, hosts: list[str], store: Path, hold: Path | None,
+               pushgateway: str | None = None) -> Path:
     """A private data directory as AWX lays out one slice job: its hosts, the workflow's variables."""
     pdd = tmp / f"slice{number}"
     for sub in ("project", "inventory", "env"):
@@ -59,6 +61,8 @@ def _slice_dir(tmp: Path, number: int, hosts: list[str], store: Path, hold: Path
              "runbook_report_dir": str(pdd / "reports"), "runbook_report_name": "fleet"}
     if hold:
         extra["hold_file"] = str(hold)
+    if pushgateway:
+        extra["runbook_pushgateway_url"] = pushgateway
     (pdd / "env" / "extravars").write_text(yaml.safe_dump(extra))
     return pdd
 
@@ -179,16 +183,26 @@ def test_a_slice_that_never_reported_names_its_hosts(tmp_path):
     assert any("1 of 3 slices never reported" in p["message"] for p in report["problems"])
 
 
-def test_all_slices_healthy_the_last_one_merges(tmp_path):
-    """Every slice finishes: the last one to finish writes the merged report itself, and it is ok."""
-    store = tmp_path / "store"
-    parts = [HOSTS[i::SLICES] for i in range(SLICES)]
-    procs = [_start(_slice_dir(tmp_path, n + 1, parts[n], store, None)) for n in range(SLICES)]
-    outs = [p.communicate(timeout=300)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0], outs
-    merged = list((store / "fleet" / WORKFLOW_JOB).glob("fleet-*.json"))
-    assert len(merged) == 1
-    report = json.loads(merged[0].read_text())
-    assert sorted(h["host"] for h in report["hosts"]) == HOSTS
-    assert report["status"] == "ok", report["problems"][:3]
-    assert report["slices"]["failed"] == [] and report["slices"]["never_reported"] == 0
+def test_all_slices_healthy_the_last_one_merges_and_pushes_the_whole_job(tmp_path):
+    """Every slice finishes: the last one to finish writes the merged report itself, and it is ok. The
+    Pushgateway gets the whole job's metrics in the schedule's group, never one slice's part of it."""
+    gateway = Pushgateway(tmp_path)
+    try:
+        store = tmp_path / "store"
+        parts = [HOSTS[i::SLICES] for i in range(SLICES)]
+        procs = [_start(_slice_dir(tmp_path, n + 1, parts[n], store, None, gateway.url)) for n in range(SLICES)]
+        outs = [p.communicate(timeout=300)[0] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0], outs
+        merged = list((store / "fleet" / WORKFLOW_JOB).glob("fleet-*.json"))
+        assert len(merged) == 1
+        report = json.loads(merged[0].read_text())
+        assert sorted(h["host"] for h in report["hosts"]) == HOSTS
+        assert report["status"] == "ok", report["problems"][:3]
+        assert report["slices"]["failed"] == [] and report["slices"]["never_reported"] == 0
+        groups = [g["labels"] for g in gateway.groups()]
+        assert groups == [{"job": "runbook_ops", "schedule": "fleet"}], groups
+        pushed = {line.split('host="', 1)[1].split('"', 1)[0] for line in gateway.metrics().splitlines()
+                  if line.startswith("runbook_host_status{")}
+        assert pushed == set(HOSTS)
+    finally:
+        gateway.stop()
