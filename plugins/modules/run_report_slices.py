@@ -148,5 +148,6 @@ def main() -> None:
     problems = [x["message"] for x in result["summary"]["problems"] if x.get("where") == "slices"]
     module.exit_json(changed=not module.check_mode, msg="; ".join(problems) or "every slice reported", **result)
 
+
 if __name__ == "__main__":
     main()

@@ -162,7 +162,7 @@ def test_a_slice_that_never_reported_names_its_hosts(tmp_path):
     for n in range(2):
         pdd = _slice_dir(tmp_path, n + 1, parts[n], store, None)
         proc = _start(pdd)
-        out, _ = proc.communicate(timeout=300)
+        out = proc.communicate(timeout=300)[0]
         assert proc.returncode == 0, out
     job_dir = store / "fleet" / WORKFLOW_JOB
     assert not list(job_dir.glob("fleet-*.json")), "2 of 3 slices: nothing is merged before the merge step"
