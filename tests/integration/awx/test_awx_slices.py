@@ -86,6 +86,7 @@ def _waiting(pdd: Path) -> bool:
             return True
     return False
 
+
 def _interrupt(proc: subprocess.Popen) -> None:
     """Ctrl-C to ansible-playbook, as an execution node going away sends it (the runner's child)."""
     playbooks = [pid for pid in descendants(proc.pid)
