@@ -55,11 +55,15 @@ try:
     from ansible_collections.runbook.ops.plugins.module_utils._run_report_common import STAMP_RE, RunReportError
     from ansible_collections.runbook.ops.plugins.module_utils._run_report_redact import redact
     from ansible_collections.runbook.ops.plugins.module_utils import _run_report_partial as P
+    from ansible_collections.runbook.ops.plugins.module_utils import _run_report_slices as S
+    from ansible_collections.runbook.ops.plugins.module_utils import _run_report_push as PUSH
 except ImportError:  # pragma: no cover (the collection is always importable where the plugin loads)
-    R = P = N = None
+    R = P = N = S = PUSH = None
 
 _VARS = ("runbook_report_dir", "runbook_metrics_dir", "runbook_report_keep_last", "runbook_report_name",
-         "runbook_data_loss_rows_share", "runbook_data_loss_size_share")
+         "runbook_data_loss_rows_share", "runbook_data_loss_size_share",
+         "runbook_report_store", "runbook_report_slice_count", "runbook_report_job", "awx_job_id", "awx_workflow_job_id",
+         "runbook_report_slices_merge")
 _VARS += N.VARS if N else ()
 _FACT_STEP = re.compile(r"^([a-z][a-z0-9_]*)_results$")
 # a play variable that tells the role runbook.ops.report that this plugin writes the run report
@@ -174,6 +178,29 @@ class CallbackModule(CallbackBase):
             },
         }
         self.settings["notify"] = N.settings(found, self.get_option)
+        slice_ = self.settings["notify"]["push"].get("slice") or found.get("awx_job_id")
+        count = found.get("runbook_report_slice_count", self.get_option("report_slice_count"))
+        try:
+            count = int(count or 0)
+        except (TypeError, ValueError):
+            self._display.warning(f"runbook.ops.run_report: report_slice_count: must be a whole number, got {count!r};"
+                                  " the slice reports are stored but not merged")
+            count = 0
+        self.settings["slices"] = {
+            # merge_slices.yml sets runbook_report_slices_merge: the merge is not a slice of its own
+            "store": "" if found.get("runbook_report_slices_merge") else
+                     str(found.get("runbook_report_store") or self.get_option("report_store") or ""),
+            "count": count,
+            "job": str(found.get("runbook_report_job") or self.get_option("report_job")
+                       or found.get("awx_workflow_job_id") or found.get("awx_job_id") or ""),
+            "slice": "" if slice_ is None else str(slice_),
+        }
+        push = self.settings["notify"]["push"]
+        if count > 1 and not push.get("slice"):
+            # a sliced job without slice labels: no slice pushes its part over the schedule's group; the
+            # whole job's metrics are pushed once merged (_store_slice)
+            self.settings["push_merged"] = push
+            self.settings["notify"] = dict(self.settings["notify"], push={})
 
     def _remember_secrets(self, value, name="", depth=0):
         """Values of variables (or nested keys, e.g. runbook_pg_login.login_password) named like secrets."""
@@ -358,8 +385,33 @@ class CallbackModule(CallbackBase):
         if stats is not None:
             stats.set_custom_stats("runbook_run_report", done["summary"])
         self._display.display(f"Run report ({done['status']}): {done['url']}")
+        self._store_slice(settings.get("slices") or {}, name, stamp, done, settings)
         N.after_run(settings.get("notify") or {}, done, self.secrets, self._display)
         return done
+
+    def _store_slice(self, cfg, name, stamp, done, settings):
+        """With a report store: this run's report in it; when it is the last slice of its job, the merged report."""
+        if not cfg.get("store"):
+            return
+        job = cfg.get("job") or stamp
+        slice_ = cfg.get("slice") or "1"
+        try:
+            with open(done["json_path"], encoding="utf-8") as fh:
+                report = json.load(fh)
+            path = S.write_slice(cfg["store"], name, job, slice_, report, cfg.get("count") or 1)
+            self._display.display(f"Slice {slice_} of job {job}: {path}")
+            if cfg.get("count", 0) > 1 and len(S.read_slices(os.path.dirname(path))) >= cfg["count"]:
+                merged = R.build_slices(cfg["store"], name, job, cfg["count"], [], thresholds=settings.get("thresholds"))
+                self._display.display(f"Merged run report of {cfg['count']} slices ({merged['status']}): {merged['url']}")
+                push = settings.get("push_merged") or {}
+                if push.get("url"):
+                    with open(merged["json_path"], encoding="utf-8") as fh:
+                        error = PUSH.push_metrics(push, json.load(fh))
+                    if error:
+                        self._display.warning("runbook.ops.run_report: the whole job's metrics were not pushed "
+                                              f"(the run's result is unchanged): {error}")
+        except (OSError, ValueError, RunReportError) as exc:
+            self._display.warning(f"runbook.ops.run_report: the slice report could not be stored or merged: {exc}")
 
     def v2_playbook_on_stats(self, stats):
         self._write(stats)

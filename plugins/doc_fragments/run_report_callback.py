@@ -63,4 +63,44 @@ options:
     ini:
       - section: callback_runbook_report
         key: data_loss_size_share
+  report_store:
+    description:
+      - A directory every slice of a sliced job can write to (for AWX job slicing, a volume every execution
+        node mounts). When set, the run also puts its run report in C(<report_store>/<name>/<report_job>/slice-<slice>.json),
+        the slice being O(report_slice) (default the variable C(awx_job_id)).
+      - When the last of O(report_slice_count) slices has written its report, that slice merges them into one
+        run report of the whole job beside them (every host once, the worst status, the slices that failed;
+        C(runbook.ops.run_report_slices) and C(playbooks/merge_slices.yml) do the same at the end of a workflow,
+        and also name the slices that never reported).
+      - A store that cannot be written to makes a warning; the run's own report is written as before.
+      - The variable C(runbook_report_store) overrides it.
+    type: path
+    env:
+      - name: RUNBOOK_REPORT_STORE
+    ini:
+      - section: callback_runbook_report
+        key: report_store
+  report_slice_count:
+    description:
+      - How many slices the job has (the job template's C(job_slice_count)); 0 or 1 for an unsliced run, whose
+        report is still stored when O(report_store) is set but never merged.
+      - The variable C(runbook_report_slice_count) overrides it.
+    type: int
+    default: 0
+    env:
+      - name: RUNBOOK_REPORT_SLICE_COUNT
+    ini:
+      - section: callback_runbook_report
+        key: report_slice_count
+  report_job:
+    description:
+      - The key all slices of one job share, a simple name; default the variable C(awx_workflow_job_id) (AWX runs
+        a sliced job as a workflow of its slices), else C(awx_job_id), else the run's stamp.
+      - The variable C(runbook_report_job) overrides it.
+    type: str
+    env:
+      - name: RUNBOOK_REPORT_JOB
+    ini:
+      - section: callback_runbook_report
+        key: report_job
 """

@@ -19,7 +19,8 @@ Where things are:
 - ``_run_report_dataloss.py``: the data-loss check of new backups;
 - ``_run_report_charts.py`` and ``_run_report_html.py``: the self-contained HTML page;
 - ``_run_report_metrics.py``: Prometheus text-format metrics;
-- ``_run_report_files.py``: atomic writes, file names, which runs to keep, the backup series state.
+- ``_run_report_files.py``: atomic writes, file names, which runs to keep, the backup series state;
+- ``_run_report_slices.py``: the slices of a sliced job in a shared store, merged into one report.
 
 This file puts them together and gives the compact :func:`summary` (the module's return value
 and the job's artifacts).
@@ -43,6 +44,7 @@ from ansible_collections.runbook.ops.plugins.module_utils._run_report_html impor
 from ansible_collections.runbook.ops.plugins.module_utils._run_report_merge import merge
 from ansible_collections.runbook.ops.plugins.module_utils._run_report_metrics import render_metrics
 from ansible_collections.runbook.ops.plugins.module_utils._run_report_read import load_host_report
+from ansible_collections.runbook.ops.plugins.module_utils import _run_report_slices as S
 
 
 def summary(report: dict, paths: dict | None = None) -> dict:
@@ -158,3 +160,34 @@ def build(report_dir: str, schedule: str, stamp: str, host_report_paths: t.Seque
         "deleted": doomed,
         "summary": summary(report, paths),
     }
+
+
+def build_slices(store: str, name: str, job: str, slice_count: int, expected_hosts: t.Sequence[str],
+                 report_dir: str | None = None, metrics_dir: str | None = None, thresholds: dict | None = None,
+                 check_mode: bool = False, now: _dt.datetime | None = None) -> dict:
+    """Merge the slice reports of one sliced job into one run report, written beside them (or in ``report_dir``).
+
+    The stamp is the earliest slice's, so a second merge (the last slice, then the workflow's merge
+    step) rewrites the same files. Returns what :func:`build_run` returns, plus ``slices``.
+    """
+    check_name(name)
+    directory = S.job_dir(store, name, job or S.latest_job(store, name))
+    slices = S.read_slices(directory)
+    fallback = (now or _dt.datetime.now(_dt.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    stamp = S.first_stamp(slices, fallback)
+    report = S.merge_slices(slices, expected_hosts, slice_count, name, stamp, now, thresholds)
+    out_dir = report_dir or directory
+    json_path, html_path = run_report_paths(out_dir, name, stamp)
+    metrics_path = metrics_file(metrics_dir, name)
+    if not check_mode:
+        try:
+            for d in (out_dir, metrics_dir):
+                if d:
+                    os.makedirs(d, exist_ok=True)
+            write_files(report, json_path, html_path, metrics_path)
+        except OSError as exc:
+            raise RunReportError(f"cannot write the merged run report: {exc}") from exc
+    paths = {"json": json_path, "html": html_path, "metrics": metrics_path, "deleted": []}
+    return {"json_path": json_path, "html_path": html_path, "metrics_path": metrics_path,
+            "url": "file://" + os.path.abspath(html_path), "status": report["status"],
+            "slices": report["slices"], "summary": summary(report, paths)}

@@ -2,6 +2,7 @@
 """Whether a process a test started is gone: what the deadline tests assert of every child they leave."""
 from __future__ import annotations
 
+import os
 import time
 
 
@@ -19,3 +20,22 @@ def wait_gone(pid: int, timeout: float = 10) -> bool:
     while not gone(pid) and time.monotonic() < end:
         time.sleep(0.05)
     return gone(pid)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children first), from /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                    ppid = int(fh.read().split(") ", 1)[1].split()[1])
+            except (FileNotFoundError, IndexError, ValueError, ProcessLookupError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(0), []):
+            out.append(child)
+            todo.append(child)
+    return out

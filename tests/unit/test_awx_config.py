@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 AWX = REPO / "awx"
 BIN = Path(sys.executable).parent
 
-SCHEDULE_PLAYBOOKS = {"daily", "weekly", "monthly", "quarterly", "backup", "restore", "upgrade", "system_update",
+SCHEDULE_PLAYBOOKS = {"daily", "weekly", "monthly", "quarterly", "backup", "restore", "upgrade", "system_update", "merge_slices",
                       "monitoring"}
 SURVEY_TYPES = {"text", "textarea", "password", "integer", "float", "multiplechoice", "multiselect"}
 SECRET_NAME = re.compile(r"pass(word|phrase)|secret|token|private_key", re.I)
@@ -152,7 +152,7 @@ def test_the_read_check_can_fail():
 
 
 def test_surveys_are_valid_awx_survey_specs(awx_vars, templates):
-    assert {k for k, t in templates.items() if "survey" in t} == {"restore", "upgrade"}
+    assert {k for k, t in templates.items() if "survey" in t} == {"restore", "upgrade", "merge_slices"}
     surveys = [t["survey"] for t in templates.values() if "survey" in t] + [awx_vars["runbook_awx_workflow"]["survey"]]
     for survey in surveys:
         assert survey["name"] and "description" in survey
@@ -346,3 +346,23 @@ def test_configure_playbook_syntax():
                           env={"PATH": f"{BIN}:/usr/bin:/bin", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
                                "HOME": str(Path.home()), "ANSIBLE_LOCALHOST_WARNING": "0"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_sliced_templates_are_the_parallel_schedules_and_monthly_leaves_its_serial_updates_out(templates):
+    sliced = {k for k, t in templates.items() if t.get("sliced")}
+    assert sliced == {"daily", "weekly", "backup", "monthly"}
+    # the rolling upgrade and the system updates are serial: never sliced
+    assert not templates["upgrade"].get("sliced") and not templates["system_update"].get("sliced")
+    assert templates["monthly"]["sliced_extra_vars"] == {"runbook_monthly_system_update": False}
+    assert reads(REPO / "playbooks" / "monthly.yml", "runbook_monthly_system_update")
+    assert templates["merge_slices"]["merges_slices"] is True
+    assert reads(REPO / "playbooks" / "merge_slices.yml", "runbook_report_store")
+
+
+def test_configure_gives_sliced_templates_their_count_and_store():
+    play = yaml.safe_load((REPO / "awx" / "configure.yml").read_text())[0]
+    task = next(t for t in play["tasks"] if t.get("name") == "Job templates, one per schedule playbook")
+    args = task["awx.awx.job_template"]
+    assert "runbook_awx_job_slice_count" in args["job_slice_count"] and "item.sliced" in args["job_slice_count"]
+    assert "_runbook_awx_slice_vars" in args["extra_vars"]
+    assert set(play["vars"]["_runbook_awx_slice_vars"]) == {"runbook_report_store", "runbook_report_slice_count"}

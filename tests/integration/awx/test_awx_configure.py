@@ -52,7 +52,8 @@ def test_every_awx_call_passes_the_module_argument_validation(tmp_path, ansible_
         "runbook_awx_inventory": "production", "runbook_awx_machine_credential": "ssh",
         "runbook_awx_ee_image": "registry.example.invalid/runbook-ops-ee:0.1.0",
         "runbook_awx_postgres_credential": {"host": "db1", "username": "postgres", "password": "pw"},
-        "runbook_awx_redis_credential": {"host": "cache1", "password": "pw"}, **NOTIFY},
+        "runbook_awx_redis_credential": {"host": "cache1", "password": "pw"}, **NOTIFY,
+        "runbook_awx_job_slice_count": 3},  # sliced templates: job_slice_count and the slices' extra_vars checked too
         env={"CONTROLLER_HOST": f"http://127.0.0.1:{port}", "CONTROLLER_OAUTH_TOKEN": "not-a-token",
              "CONTROLLER_VERIFY_SSL": "false"}, timeout=300)
     assert run.rc == 0, run.stdout[-3000:]
@@ -66,7 +67,7 @@ def test_every_awx_call_passes_the_module_argument_validation(tmp_path, ansible_
             msg = str(item.get("msg"))
             assert CONNECTION_ERROR.search(msg), f"{task['task']['name']}: {msg}"
     counts = {name: len(items) for name, items in results.items()}
-    assert counts["Job templates, one per schedule playbook"] == 9
+    assert counts["Job templates, one per schedule playbook"] == 10
     assert counts["Schedules"] == 5 and counts["Credential types for PostgreSQL and Redis"] == 2
     assert counts["PostgreSQL and Redis credentials"] == 2
     assert counts["Notification templates for failed jobs (webhook, email)"] == 2
