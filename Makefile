@@ -117,7 +117,7 @@ bench: setup
 ## scripts/setup_molecule_hosts.sh, cached). Each scenario: destroy, create, prepare, converge, verify,
 ## destroy; molecule destroys the hosts when a step fails, the trap when the run is interrupted.
 ## MOLECULE_JOBS=2 runs two scenarios at a time (their output grouped per scenario).
-MOLECULE_SCENARIOS ?= systemd containers faults upgrade offsite
+MOLECULE_SCENARIOS ?= systemd containers faults upgrade offsite monitoring
 MOLECULE_JOBS ?= 1
 .PHONY: molecule
 molecule: setup
