@@ -73,8 +73,8 @@ class DevTools:
     def __enter__(self) -> "DevTools":
         to_chrome_r, self._w = os.pipe()
         self._r, from_chrome_w = os.pipe()
-        # Chromium reads commands on fd 3 and writes answers on fd 4
-        argv = ["/bin/sh", "-c", f'exec "$0" "$@" 3<&{to_chrome_r} 4>&{from_chrome_w}',
+        # Chromium reads commands on fd 3 and writes answers on fd 4 (bash: dash takes no fd above 9)
+        argv = ["/bin/bash", "-c", f'exec "$0" "$@" 3<&{to_chrome_r} 4>&{from_chrome_w}',
                 *_argv(self.out, "--remote-debugging-pipe", "--window-size=1280,900", "about:blank")]
         with open(self.out.parent / f"{self.out.name}-chromium.log", "wb") as log:
             self.proc = subprocess.Popen(argv, pass_fds=(to_chrome_r, from_chrome_w), stdout=log, stderr=log)
