@@ -17,6 +17,7 @@ first, and the charts their largest series.
 
 from __future__ import annotations
 
+import functools
 import os
 import typing as t
 
@@ -149,27 +150,35 @@ def across_hosts(report: dict, vac_tables: list) -> dict:
     }
 
 
+@functools.lru_cache(maxsize=1)
+def _template() -> t.Any:
+    """:data:`TEMPLATE` compiled once per process (compiling costs more than rendering a small report)."""
+    try:
+        import jinja2  # pylint: disable=import-outside-toplevel
+    except ImportError as exc:  # pragma: no cover (Jinja2 comes with ansible-core)
+        raise RunReportError("the HTML report needs Jinja2 (it comes with ansible-core)") from exc
+
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=False)
+    env.filters.update(num=_fmt_num, human_bytes=human_bytes, basename=lambda p: os.path.basename(str(p or "")))
+    return env.from_string(TEMPLATE)
+
+
 def render_html(report: dict, json_name: str = "") -> str:
     """The run report as one self-contained HTML document (no external resource; one script, the host filter).
 
     Rendered by Jinja2 with autoescape from :data:`TEMPLATE`: every value that
     came from a host is escaped in text and attributes.
     """
-    try:
-        import jinja2  # pylint: disable=import-outside-toplevel
-        from markupsafe import Markup  # pylint: disable=import-outside-toplevel
-    except ImportError as exc:  # pragma: no cover (Jinja2 comes with ansible-core)
-        raise RunReportError("the HTML report needs Jinja2 (it comes with ansible-core)") from exc
+    template = _template()
+    from markupsafe import Markup  # pylint: disable=import-outside-toplevel  # comes with Jinja2
 
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=False)
-    env.filters.update(num=_fmt_num, human_bytes=human_bytes, basename=lambda p: os.path.basename(str(p or "")))
     r = dict(report)
     r.setdefault("run", {})
     r["run"] = dict({"interrupted": False, "stopped": None, "duration_seconds": None}, **_dict(r["run"]))
     r.setdefault("data_loss", [])
     r.setdefault("offsite", [])
     vac_tables = [x for x in r["vacuum"]["tables"] if x["changed"] or x["skip_reason"] not in (None, "below_threshold")]
-    return env.from_string(TEMPLATE).render(
+    return template.render(
         r=r, rep=r["pg_report"], top=TOP, rows=ROWS, json_name=json_name, nav=NAV, cards=cards(r),
         lists=across_hosts(r, vac_tables), per_host=per_host(r),
         charts=charts(r), title=f"runbook.ops {r['schedule']} run {r['stamp']}", css=CSS, csp=CSP,
