@@ -29,6 +29,7 @@ from ansible_collections.runbook.ops.plugins.module_utils._run_report_filter imp
 
 # rows shown of each list of the PostgreSQL report (largest tables, unused indexes, ...)
 TOP = 10
+BADGE_CLASSES = STATUSES + ("passed", "failed", "skipped")
 # rows shown of each table across hosts (probes, backups, ...); every host's own rows are in its section
 ROWS = 200
 
@@ -159,7 +160,8 @@ def _template() -> t.Any:
         raise RunReportError("the HTML report needs Jinja2 (it comes with ansible-core)") from exc
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=False)
-    env.filters.update(num=_fmt_num, human_bytes=human_bytes, basename=lambda p: os.path.basename(str(p or "")))
+    env.filters.update(num=_fmt_num, human_bytes=human_bytes, basename=lambda p: os.path.basename(str(p or "")),
+                       status_class=lambda s: s if s in BADGE_CLASSES else "skipped")
     return env.from_string(TEMPLATE)
 
 
@@ -182,7 +184,7 @@ def render_html(report: dict, json_name: str = "") -> str:
         r=r, rep=r["pg_report"], top=TOP, rows=ROWS, json_name=json_name, nav=NAV, cards=cards(r),
         lists=across_hosts(r, vac_tables), per_host=per_host(r),
         charts=charts(r), title=f"runbook.ops {r['schedule']} run {r['stamp']}", css=CSS, csp=CSP,
-        badge_classes=STATUSES + ("passed", "failed", "skipped"),
+        badge_classes=BADGE_CLASSES,
         script=Markup(SCRIPT),  # a constant of _run_report_filter, never report data
     ).lstrip() + "\n"
 
@@ -254,24 +256,29 @@ runbook.ops.run_report): {{ r.partial }}.</p>{% endif -%}
 {#- the per-host rows are written out, not through macros: a macro call costs much at fleet size #}
 {%- for h in r.hosts %}{% set x = per_host[h.host] %}
 <details class="host host-{{ h.outcome }}" data-filter="{{ (h.host ~ ' ' ~ h.status ~ ' ' ~ h.outcome | replace('_', ' ')) | lower }}"
-{{- ' open' if h.outcome in ('failed', 'unreachable') }}><summary><b>{{ h.host }}</b> <span class="status status-{{ h.status if h.status in badge_classes else 'skipped' }}">{{ h.status or 'unknown' }}</span> {{ h.outcome | replace('_', ' ') }}
+{{- ' open' if h.outcome in ('failed', 'unreachable') }}><summary><b>{{ h.host }}</b>
+<span class="status status-{{ h.status | status_class }}">{{ h.status or 'unknown' }}</span> {{ h.outcome | replace('_', ' ') }}
 {%- if h.problems %} &middot; {{ h.problems | num }} problem{{ 's' if h.problems != 1 }}{% endif %}
 {%- if h.reason %} &middot; {{ h.reason }}{% endif %}</summary>
 <p>Steps: {{ h.steps | join(', ') or 'none' }} &middot; check mode: {{ 'yes' if h.check_mode else 'no' }}</p>
 {%- if x.problems %}<table><thead><tr><th>Where</th><th>Severity</th><th>Message</th></tr></thead><tbody>
-{%- for p in x.problems %}<tr><td>{{ p.where }}</td><td><span class="status status-{{ p.severity if p.severity in badge_classes else 'skipped' }}">{{ p.severity or 'unknown' }}</span></td><td>{{ p.message }}</td></tr>{% endfor -%}
+{%- for p in x.problems %}<tr><td>{{ p.where }}</td>
+<td><span class="status status-{{ p.severity | status_class }}">{{ p.severity or 'unknown' }}</span></td><td>{{ p.message }}</td></tr>{% endfor -%}
 </tbody></table>{% endif %}
 {%- if x.probes %}<table><thead><tr><th>Probe</th><th>Kind</th><th>Status</th><th>Message</th><th>Latency (ms)</th></tr></thead><tbody>
-{%- for p in x.probes %}<tr><td>{{ p.name }}</td><td>{{ p.kind }}</td><td><span class="status status-{{ p.status if p.status in badge_classes else 'skipped' }}">{{ p.status or 'unknown' }}</span></td><td>{{ p.message }}</td>
+{%- for p in x.probes %}<tr><td>{{ p.name }}</td><td>{{ p.kind }}</td>
+<td><span class="status status-{{ p.status | status_class }}">{{ p.status or 'unknown' }}</span></td><td>{{ p.message }}</td>
 <td class="num">{{ p.latency_ms | num }}</td></tr>{% endfor -%}
 </tbody></table>{% endif %}
 {%- if x.backups %}<table><thead><tr><th>Backup</th><th>Name</th><th>Size</th><th>Verification</th><th>File</th></tr></thead><tbody>
 {%- for b in x.backups %}<tr><td>{{ b.kind }}</td><td>{{ b.name }}</td><td class="num">{{ b.size | human_bytes }}</td><td>{% if b.would_create %}would create
-{%- else %}<span class="status status-{{ b.verified if b.verified in badge_classes else 'skipped' }}">{{ b.verified or 'unknown' }}</span>{% endif %}</td><td><code>{{ b.path | basename }}</code></td></tr>{% endfor -%}
+{%- else %}<span class="status status-{{ b.verified | status_class }}">{{ b.verified or 'unknown' }}</span>{% endif %}</td>
+<td><code>{{ b.path | basename }}</code></td></tr>{% endfor -%}
 </tbody></table>{% endif %}
 {%- if x.offsite %}<table><thead><tr><th>Off-host copy</th><th>Name</th><th>Destination</th><th>Status</th><th>Message</th></tr></thead><tbody>
 {%- for c in x.offsite %}<tr><td>{{ c.kind }}</td><td>{{ c.name }}</td><td><code>{{ c.destination }}</code></td>
-<td><span class="status status-{{ 'passed' if c.verified else 'failed' }}">{{ 'passed' if c.verified else 'failed' }}</span> {{ c.status }}</td><td>{{ c.message }}</td></tr>{% endfor -%}
+{%- set v = 'passed' if c.verified else 'failed' %}<td><span class="status status-{{ v }}">{{ v }}</span> {{ c.status }}</td>
+<td>{{ c.message }}</td></tr>{% endfor -%}
 </tbody></table>{% endif %}</details>
 {%- endfor %}{% else %}{{ empty("No host reported.") }}{% endif %}</section>
 
