@@ -56,7 +56,7 @@ FILTER_JS = ("(() => { const i = document.getElementById('host-filter'); const t
 
 def timed(func, rounds: int) -> float:
     samples = []
-    for _ in range(rounds):
+    while len(samples) < rounds:
         start = time.perf_counter()
         func()
         samples.append(time.perf_counter() - start)
@@ -104,7 +104,7 @@ def bench(hosts: int, rounds: int, base: Path, profile: bool) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--hosts", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="profile build_run at the largest size")

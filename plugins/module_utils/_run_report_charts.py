@@ -138,8 +138,8 @@ def charts(report: dict) -> list[dict]:
     def newest(item: tuple) -> float:
         return max(item[1])[1]
 
-    def first(bar: tuple) -> float:
-        return bar[1][0][1]
+    def first(group: tuple) -> float:
+        return group[1][0][1]
 
     db, db_title = _largest(list(db_series.items()), newest, MAX_SERIES, "Database sizes over time", "largest")
     backups, backup_title = _largest(list(backup_series.items()), newest, MAX_SERIES, "Backup sizes over time",

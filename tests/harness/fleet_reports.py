@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import hashlib
 import os
 import random
 from dataclasses import dataclass
@@ -52,12 +53,16 @@ def _manifests(directory: Path, kind: str, name: str, sizes: list[int]) -> None:
     for n, size in enumerate(sizes):
         finished = NOW - dt.timedelta(days=len(sizes) - 1 - n, seconds=-40)
         final = directory / B.backup_basename(name, finished, ".dump" if kind == "postgres" else ".rdb")
-        final.write_bytes(b"x" * 16)
-        files = [{"path": final.name, "size": size, "sha256": f"{n:02d}" * 32}]
+        content = f"{kind} {name} {n}".encode()
+        final.write_bytes(content)
+        # the file on disk is small and matches its manifest entry (the backup is complete); the size the
+        # report shows is a real backup's
+        files = [{"path": final.name, "size": len(content), "sha256": hashlib.sha256(content).hexdigest()}]
         details = ({"database": name, "database_size": size * 3, "tables": 12, "total_rows": size // 10,
                     "row_counts": {"public.orders": size // 20, "public.users": size // 200}}
                    if kind == "postgres" else {"total_keys": size // 50})
         manifest = B.new_manifest(kind, name, str(final), finished - dt.timedelta(seconds=40), finished, files, details)
+        manifest["size"] = size
         B.set_verification(manifest, "pg_restore_list" if kind == "postgres" else "rdb_check", True, when=finished)
         B.write_manifest(B.manifest_path_for(str(final)), manifest)
 

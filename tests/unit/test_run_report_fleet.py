@@ -76,3 +76,20 @@ def test_a_small_report_is_not_capped():
                   "daily", STAMP)
     page = H.render_html(rep)
     assert "The first" not in page and page.count('<details class="host ') == 1
+
+
+def test_a_host_the_data_loss_check_warns_about_sorts_with_the_warnings(tmp_path):
+    generated = fleet(60, tmp_path)
+    ok = [r for r in generated.host_reports
+          if generated.run["hosts"][r["host"]]["outcome"] == "changed"
+          and all(p["status"] == "ok" for p in r["results"]["health"]["probes"]["results"])
+          and all(c["status"] == "copied" for b in r["results"]["backup_copy"] for c in b["copies"])]
+    victim = max(ok, key=lambda r: r["host"])  # sorted by name, it would come last among the ok hosts
+    newest = [e for e in victim["backup_history"] if e["kind"] == "postgres"][-1]
+    newest["row_counts"] = {k: 1 for k in newest["row_counts"]}
+    report = M.merge(generated.host_reports, "daily", STAMP, None, generated.run)
+    order = [h["host"] for h in report["hosts"]]
+    status = {h["host"]: h["status"] for h in report["hosts"]}
+    assert status[victim["host"]] == "warning" and any(w["host"] == victim["host"] for w in report["data_loss"])
+    first_ok = next(n for n, h in enumerate(report["hosts"]) if h["status"] == "ok")
+    assert order.index(victim["host"]) < first_ok
