@@ -15,6 +15,17 @@ from ansible_collections.runbook.ops.plugins.module_utils._run_report_common imp
 
 PALETTE = ("#0969da", "#bf3989", "#1a7f37", "#9a6700", "#8250df", "#cf222e", "#1b7c83", "#6e7781")
 STATUS_COLOUR = {"ok": "#1a7f37", "warning": "#9a6700", "critical": "#cf222e"}
+# series (lines) and bars drawn at most: a fleet's thousands would make the page heavy and unreadable
+MAX_SERIES = 8
+MAX_BARS = 15
+
+
+def _largest(items: list, key: t.Callable[[t.Any], float], limit: int, title: str, what: str) -> tuple[list, str]:
+    """The ``limit`` items of largest ``key`` (in their order) and the title saying so when some were left out."""
+    if len(items) <= limit:
+        return items, title
+    keep = {id(x) for x in sorted(items, key=key, reverse=True)[:limit]}
+    return [x for x in items if id(x) in keep], f"{title}: the {limit} {what} of {len(items):,}"
 
 
 def _nice_max(value: float) -> float:
@@ -123,9 +134,21 @@ def charts(report: dict) -> list[dict]:
               ("after", float(x["dead_tuples_after"] or 0), "#1a7f37")])
             for x in report["vacuum"]["tables"] if x["changed"]]
     dead.sort(key=lambda b: -b[1][0][1])
+
+    def newest(item: tuple) -> float:
+        return max(item[1])[1]
+
+    def first(group: tuple) -> float:
+        return group[1][0][1]
+
+    db, db_title = _largest(list(db_series.items()), newest, MAX_SERIES, "Database sizes over time", "largest")
+    backups, backup_title = _largest(list(backup_series.items()), newest, MAX_SERIES, "Backup sizes over time",
+                                     "largest")
+    probes, probe_title = _largest(probes, first, MAX_BARS, "Probe latency (ms)", "slowest")
+    dead, dead_title = _largest(dead, first, MAX_BARS, "Dead tuples before / after vacuum", "largest")
     return [
-        line_chart("chart-database-sizes", "Database sizes over time", list(db_series.items())),
-        line_chart("chart-backup-sizes", "Backup sizes over time", list(backup_series.items())),
-        bar_chart("chart-probe-latency", "Probe latency (ms)", probes, fmt=lambda v: f"{v:,.1f} ms"),
-        bar_chart("chart-dead-tuples", "Dead tuples before / after vacuum", dead[:15], fmt=lambda v: f"{v:,.0f}"),
+        line_chart("chart-database-sizes", db_title, db),
+        line_chart("chart-backup-sizes", backup_title, backups),
+        bar_chart("chart-probe-latency", probe_title, probes, fmt=lambda v: f"{v:,.1f} ms"),
+        bar_chart("chart-dead-tuples", dead_title, dead, fmt=lambda v: f"{v:,.0f}"),
     ]

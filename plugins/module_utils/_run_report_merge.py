@@ -396,6 +396,7 @@ def merge(host_reports: t.Sequence[dict], schedule: str, stamp: str,
             where = " / ".join(str(f[k]) for k in ("play", "role", "task") if f.get(k))
             _problem(problems, host, where or "run", "critical" if not f.get("rescued") else "warning",
                      ("rescued: " if f.get("rescued") else "") + str(f.get("message") or "failed"))
+        first_backup = len(out["backups"])  # this host's backups are the ones added from here on
         if outcome == "not_reached" or (seen.get("reason") and outcome not in ("failed", "unreachable")):
             _problem(problems, host, "run", "warning", str(seen.get("reason") or "not reached"))
         for step in ("health",):
@@ -423,9 +424,9 @@ def merge(host_reports: t.Sequence[dict], schedule: str, stamp: str,
         history = [dict(e, host=host) for e in _list(rep.get("backup_history")) if isinstance(e, dict)]
         out["backup_history"].extend(history)
         by_id = {e.get("id"): e for e in history}
-        for b in out["backups"]:
+        for b in out["backups"][first_backup:]:
             # e.g. redis_backup returns no duration: the manifest on disk has it
-            if b["host"] == host and b["duration_seconds"] is None and os.path.basename(b["path"]) in by_id:
+            if b["duration_seconds"] is None and os.path.basename(b["path"]) in by_id:
                 b["duration_seconds"] = _num(by_id[os.path.basename(b["path"])].get("duration_seconds"))
         status = worst(OUTCOME_STATUS.get(outcome, "ok"), *(p["severity"] for p in problems))
         out["hosts"].append({
@@ -448,15 +449,16 @@ def merge(host_reports: t.Sequence[dict], schedule: str, stamp: str,
     run_keys = ("playbook", "started_at", "finished_at", "duration_seconds", "interrupted", "stopped")
     out["run"] = {k: run.get(k) for k in run_keys}
     out["partial"] = run.get("partial") or None
-    out["hosts"].sort(key=lambda h: (-STATUS_VALUE[h["status"]],
-                                     OUTCOMES.index(h["outcome"]) if h["outcome"] in OUTCOMES else 9, h["host"]))
     out["data_loss"] = data_loss(out, **_dict(thresholds))
+    hosts = {h["host"]: h for h in out["hosts"]}
     for w in out["data_loss"]:
         out["problems"].append({"host": w["host"], "where": f"data loss {w['database']}", "severity": "warning",
                                 "message": w["message"]})
-        for h in out["hosts"]:
-            if h["host"] == w["host"]:
-                h["status"] = worst(h["status"], "warning")
+        if w["host"] in hosts:
+            hosts[w["host"]]["status"] = worst(hosts[w["host"]]["status"], "warning")
+    # the worst first: critical (failed, unreachable, then the others), warning, ok
+    out["hosts"].sort(key=lambda h: (-STATUS_VALUE[h["status"]],
+                                     OUTCOMES.index(h["outcome"]) if h["outcome"] in OUTCOMES else 9, h["host"]))
     out["status"] = worst(out["status"], *(h["status"] for h in out["hosts"]))
     out["problems"].sort(key=lambda p: -STATUS_VALUE.get(p["severity"], 0))
     out["pg_report"]["largest_tables"].sort(key=lambda r: -(r["total_bytes"] or 0))

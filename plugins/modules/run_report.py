@@ -23,9 +23,12 @@ description:
     C(runbook.ops.step)) is C(failed) with the step's task and message; the other hosts are C(ok)."
   - Reads the per-host JSON reports of one run (written by the role C(runbook.ops.report)) and writes
     C(<report_dir>/<name>-<stamp>.json), the run report (schema below), and C(<report_dir>/<name>-<stamp>.html),
-    one self-contained HTML page (inline CSS and SVG charts, no script, a Content-Security-Policy that forbids
-    every fetch) with host and probe status, vacuumed tables, the PostgreSQL report's top items, backups, retention,
-    Redis purges and charts of database and backup sizes over time, probe latency and dead tuples.
+    one self-contained HTML page (inline CSS and SVG charts, one inline script, the host filter, the only script its
+    Content-Security-Policy allows; the policy forbids every fetch) with one collapsible section per host (failed
+    and unreachable hosts first and open, the ok ones collapsed; its problems, probes, backups and off-host copies),
+    vacuumed tables, the PostgreSQL report's top items, backups, retention, Redis purges (each table across hosts
+    shows its first 200 rows, the worst first) and charts of database and backup sizes over time, probe latency and
+    dead tuples (the largest series).
   - Every value that came from a host is HTML-escaped in the page and escaped in the metrics' label values.
   - "Run report schema (C(format=runbook.ops/run-report), C(version=1)): C(schedule), C(stamp), C(generated_at),
     C(check_mode), C(partial) (null, or what a report written without the callback cannot know),

@@ -2,7 +2,9 @@
 """Run report logic: merging per-host reports, escaping, metrics format, retention, atomic files."""
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import html.parser
 import json
 import os
@@ -15,6 +17,7 @@ from ansible_collections.runbook.ops.plugins.module_utils import _run_report as 
 from ansible_collections.runbook.ops.plugins.module_utils import _run_report_common as C
 from ansible_collections.runbook.ops.plugins.module_utils import _run_report_dataloss as DL
 from ansible_collections.runbook.ops.plugins.module_utils import _run_report_files as F
+from ansible_collections.runbook.ops.plugins.module_utils import _run_report_filter as HF
 from ansible_collections.runbook.ops.plugins.module_utils import _run_report_html as H
 from ansible_collections.runbook.ops.plugins.module_utils import _run_report_merge as M
 from ansible_collections.runbook.ops.plugins.module_utils import _run_report_metrics as PM
@@ -186,11 +189,25 @@ def test_html_escapes_every_host_value():
     page = H.render_html(rep, "weekly-20261124T020000Z.json")
     parsed = parse_html(page)
     tags = [t for t, _attrs in parsed.tags]
-    assert "script" not in tags and "img" not in tags
-    assert "<script" not in page.lower() and "<img" not in page.lower()
+    assert "img" not in tags and "<img" not in page.lower()
+    assert_only_the_filter_script(page)
     text = "".join(parsed.text)
     assert EVIL in text and EVIL_IMG in text  # shown as text, not markup
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page  # Jinja2's autoescape
+
+
+def assert_only_the_filter_script(page: str) -> None:
+    """The page's one script is the host filter (a constant of the collection), and the CSP lets only it run."""
+    assert page.lower().count("<script") == 1 and tags_of(page).count("script") == 1
+    body = page.split("<script>", 1)[1].split("</script>", 1)[0]
+    assert body == HF.SCRIPT
+    digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+    csp = [a for t, a in parse_html(page).tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"][0]
+    assert f"script-src 'sha256-{digest}'" in csp["content"] and "unsafe-inline'" not in csp["content"].split("script-src")[1]
+
+
+def tags_of(page: str) -> list[str]:
+    return [t for t, _attrs in parse_html(page).tags]
 
 
 def test_html_has_every_section_and_fetches_nothing():

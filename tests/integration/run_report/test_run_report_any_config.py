@@ -137,7 +137,7 @@ def test_no_report_says_ok_for_a_failed_or_unreachable_host(setup, redis_server,
 
     # the HTML: the bad hosts first, and partial said where it is
     page = Path(summary["html"]).read_text()
-    rows = [a.get("class") for t, a in parse_html(page).tags if t == "tr" and a.get("class", "").startswith("host-")]
+    rows = [a["class"].split()[1] for t, a in parse_html(page).tags if t == "details" and a.get("class", "").startswith("host ")]
     assert len(rows) == len(targeted) and set(rows[:2]) <= {"host-failed", "host-unreachable"}, rows
     assert ("Partial report" in page) is (mode == "off")
     assert "host-ok" not in rows[:2]

@@ -50,7 +50,8 @@ def test_report_of_a_real_run_renders_with_every_section_and_fetches_nothing(dem
     missing = [s for s in SECTIONS if s not in ids]
     assert not missing, missing
     tags = [t for t, _attrs in parsed.tags]
-    assert "script" not in tags and "img" not in tags
+    assert "img" not in tags and tags.count("script") == 1  # the host filter, the one script the CSP allows
+    assert 'id="host-filter-box"' in dom and 'id="host-filter-box" hidden' not in dom  # the filter ran
     assert tags.count("svg") == 4 and tags.count("polyline") >= 3
     text = "".join(parsed.text)
     assert EVIL_SCRIPT in text and demo_run.evil_img in text

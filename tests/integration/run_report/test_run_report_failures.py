@@ -127,12 +127,14 @@ def test_html_of_a_failed_run_in_chromium_shows_the_failures_first(daily_faults,
     parsed = parse_html(dom)
     text = " ".join(parsed.text)
     hosts_section = text.split("Hosts", 2)[-1]
-    # the first rows of the hosts table are the unreachable and the failed host, with the reason
+    # the first host sections are the unreachable and the failed host, open, with the reason
     assert hosts_section.index("db2") < hosts_section.index("db1")
     assert hosts_section.index("db3") < hosts_section.index("app1")
     assert "unreachable" in text and "Connection refused" in text
-    rows = [a.get("class") for t, a in parsed.tags if t == "tr" and a.get("class", "").startswith("host-")]
-    assert rows[:2] and set(rows[:2]) == {"host-unreachable", "host-failed"}
+    rows = [a for t, a in parsed.tags if t == "details" and "host" in a.get("class", "").split()]
+    assert len(rows) == len(report["hosts"])
+    assert {a["class"] for a in rows[:2]} == {"host host-unreachable", "host host-failed"}
+    assert [("open" in a) for a in rows] == [True, True] + [False] * (len(rows) - 2)
     # the counts at the top agree with the table
     cards = dom.split('class="cards"')[1].split("</section>")[0]
     assert "Failed / unreachable<b>1 / 1</b>" in cards and f"Hosts<b>{len(report['hosts'])}</b>" in cards
