@@ -20,7 +20,7 @@ from ansible_collections.runbook.ops.plugins.module_utils._dest_base import TMP_
 from ansible_collections.runbook.ops.plugins.module_utils._ratelimit import (
     RateLimiter, stream, transfer_deadline, transfer_deadline_message,
 )
-from ansible_collections.runbook.ops.plugins.module_utils._runtime import kill_group, own_group
+from ansible_collections.runbook.ops.plugins.module_utils._runtime import RuntimeFailure, kill_group, own_group, run_bounded
 
 
 class _Doomsday:
@@ -126,23 +126,24 @@ class SshDestination(Destination):
         return shlex.quote(posixpath.join(self.root, rel) if rel else self.root)
 
     def _run(self, remote: str, stdin: bytes | None = None, what: str = "", ok_rcs: tuple = (0,),
-             timeout: float | None = -1.0) -> bytes:
-        """One remote command. ``timeout`` -1: a bound for small commands; None: long work (hashing large
-        files), where ServerAliveInterval still detects a dead connection."""
-        bound = max(60.0, self.timeout * 4) if timeout == -1.0 else timeout
+             deadline: tuple[float, str] | None = None) -> bytes:
+        """One remote command, killed with its process group past its bound: a small command's, or for long
+        work (hashing large files) ``deadline``, (seconds, how they were derived) from ``transfer_deadline``."""
+        seconds = deadline[0] if deadline else max(60.0, self.timeout * 4)
         try:
-            proc = subprocess.run(self._argv(remote), input=stdin if stdin is not None else b"", capture_output=True,
-                                  timeout=bound, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise Unreachable(f"ssh to {self.opts['host']} timed out ({what or 'remote command'})") from exc
+            rc, out, err = run_bounded(self._argv(remote), seconds, data=stdin if stdin is not None else b"")
+        except RuntimeFailure:  # run_bounded's only failure: the bound passed
+            if deadline:
+                raise OffsiteError(transfer_deadline_message(f"{what} at {self.url} over ssh", *deadline)) from None
+            raise Unreachable(f"ssh to {self.opts['host']} timed out ({what or 'remote command'})") from None
         except OSError as exc:
             raise Unreachable(f"destination.ssh_executable: cannot run {self.opts.get('ssh_executable')}: {exc}") from exc
-        if proc.returncode == 255:
-            raise Unreachable(self._ssh_error(proc.stderr))
-        if proc.returncode not in ok_rcs:
-            err = proc.stderr.decode(errors="replace").strip()
-            raise OffsiteError(f"{what or 'remote command'} on {self.opts['host']} failed (rc {proc.returncode}): {err}")
-        return proc.stdout
+        if rc == 255:
+            raise Unreachable(self._ssh_error(err))
+        if rc not in ok_rcs:
+            text = err.decode(errors="replace").strip()
+            raise OffsiteError(f"{what or 'remote command'} on {self.opts['host']} failed (rc {rc}): {text}")
+        return out
 
     def _ssh_error(self, stderr: bytes) -> str:
         err = stderr.decode(errors="replace").strip()
@@ -252,9 +253,13 @@ class SshDestination(Destination):
         out: dict[str, str | None] = {rel: None for rel in rels}
         if not rels:
             return out
-        cmd = f"cd {self._q()} && sha256sum -- " + " ".join(shlex.quote(r) for r in rels)
-        text = self._run(cmd, what="computing sha256 at the destination", ok_rcs=(0, 1),
-                         timeout=None).decode(errors="replace")
+        files = " ".join(shlex.quote(r) for r in rels)
+        # a checksum reads each file once: the bound of a transfer of their total size
+        sizes = self._run(f"cd {self._q()} && stat -c %s -- {files} 2>/dev/null; exit 0",
+                          what="reading the sizes of the files to hash")
+        deadline = transfer_deadline(sum(int(w) for w in sizes.split() if w.isdigit()))
+        text = self._run(f"cd {self._q()} && sha256sum -- {files}", what=f"computing sha256 of {len(rels)} file(s)",
+                         ok_rcs=(0, 1), deadline=deadline).decode(errors="replace")
         for line in text.splitlines():
             digest, _sep, rel = line.partition("  ")
             rel = rel.lstrip("*")

@@ -298,7 +298,15 @@ class Runtime:
         derived from the file's size (see :meth:`_cp`)."""
         if not self.container:
             raise RuntimeFailure("copy_out needs a container")
-        self._cp(f"{self.container}:{src}", dest, self._size_inside(src))
+        size = self._size_inside(src)
+        if size is not None:
+            self._cp(f"{self.container}:{src}", dest, size)
+            return
+        # unknown: the file cannot be larger than the free space it lands in
+        where = os.path.dirname(os.path.abspath(dest))
+        free = os.statvfs(where)
+        self._cp(f"{self.container}:{src}", dest, free.f_bavail * free.f_frsize,
+                 f"its size unknown (neither stat nor wc answered in the container), at most the free space at {where}: ")
 
     def copy_in(self, src: str, dest: str) -> None:
         """Copy ``src`` on the host to ``dest`` inside the container, under a total deadline (see :meth:`_cp`)."""
@@ -306,21 +314,18 @@ class Runtime:
             raise RuntimeFailure("copy_in needs a container")
         self._cp(src, f"{self.container}:{dest}", os.path.getsize(src) if os.path.isfile(src) else 0)
 
-    def _cp(self, src: str, dest: str, size: int | None) -> None:
+    def _cp(self, src: str, dest: str, size: int, basis: str = "") -> None:
         """``<engine> cp src dest``, killed with its process group at ``_ratelimit.transfer_deadline(size)``
         (a fixed allowance plus the size at a floor rate): a stuck engine cannot hold the module for ever.
-        ``size`` None (not knowable): unbounded, as before."""
+        ``basis`` says where ``size`` came from when it is not the file's own."""
         argv = [self._engine_bin, "cp", src, dest]
         what = f"{self.engine} cp {src} {dest}"
-        if size is None:
-            rc, _out, err = self.module.run_command(argv)
-        else:
-            seconds, how = transfer_deadline(size)
-            try:
-                rc, _out, err_b = run_bounded(argv, seconds)
-            except RuntimeFailure:  # run_bounded's only failure: the deadline passed
-                raise RuntimeFailure(transfer_deadline_message(what, seconds, how)) from None
-            err = err_b.decode("utf-8", "replace")
+        seconds, how = transfer_deadline(size)
+        try:
+            rc, _out, err_b = run_bounded(argv, seconds)
+        except RuntimeFailure:  # run_bounded's only failure: the deadline passed
+            raise RuntimeFailure(transfer_deadline_message(what, seconds, basis + how)) from None
+        err = err_b.decode("utf-8", "replace")
         if rc != 0:
             raise RuntimeFailure(f"{what} failed: {err.strip()}")
 
