@@ -27,7 +27,7 @@ RuntimeFailure says ``no complete answer within N s (deadline)``. The short
 housekeeping commands of a container (``mktemp``, ``rm``) always hold
 :data:`HOUSEKEEPING_TIMEOUT`; ``<engine> cp`` (:meth:`Runtime.copy_out`,
 :meth:`Runtime.copy_in`) holds a total deadline derived from the file's size
-(``_ratelimit.transfer_deadline``).
+(``_ratelimit.transfer_deadline``), or from the free space it lands in when its size cannot be read.
 """
 
 from __future__ import annotations
