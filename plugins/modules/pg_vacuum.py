@@ -158,13 +158,12 @@ options:
     default: 60
   maintenance_timeout:
     description:
-      - Seconds each C(VACUUM), C(ANALYZE) or C(REINDEX) statement may run, its wait for a lock included:
+      - Seconds each C(VACUUM), C(ANALYZE) or C(REINDEX) statement may run, its wait for a lock included, as
         the session's C(statement_timeout) for those statements (a lower setting of the server's own still
         applies), and the client gives up 1 s later should the server not answer at all.
-      - Past it the module fails naming the statement, its table or index, its database and the option, e.g.
-        C(VACUUM (ANALYZE) "public"."orders" in database 'app' was cancelled: pg_vacuum: statement exceeded
-        maintenance_timeout=3600s: canceling statement due to statement timeout); the statements before it
-        have run and are in the result.
+      - Past it the module fails with a message that names the statement with its table or index, the database
+        and the option (C(statement exceeded maintenance_timeout=Ns)); the statements before it have run and
+        are in the result.
       - V(0) (the default) sets no bound of the module's own; they then take as long as their work, under the
         server's own C(statement_timeout). O(lock_timeout) or O(skip_locked) bound only their wait for a lock.
       - Must be >= 0. Check mode runs no maintenance statement, so it does not apply there.
