@@ -18,7 +18,7 @@ import typing as t
 from dataclasses import dataclass, field
 
 from ansible_collections.runbook.ops.plugins.module_utils._pg_names import parse_qualified_name, table_key
-from ansible_collections.runbook.ops.plugins.module_utils._postgres import PostgresError, sql
+from ansible_collections.runbook.ops.plugins.module_utils._postgres import PostgresError, sql, statement_bound
 
 MODES = ("vacuum", "analyze", "vacuum_analyze", "full")
 
@@ -67,9 +67,10 @@ def validate_params(params: dict) -> list[str]:
             errors.append("parallel applies to VACUUM only, not to mode=analyze")
     if params.get("freeze") and mode == "analyze":
         errors.append("freeze applies to VACUUM only, not to mode=analyze")
-    maintenance_timeout = params.get("maintenance_timeout")
-    if maintenance_timeout is not None and maintenance_timeout < 0:
-        errors.append(f"maintenance_timeout must be 0 (no limit) or more seconds, got {maintenance_timeout}")
+    try:
+        statement_bound(params, "maintenance_timeout")
+    except PostgresError as exc:
+        errors.append(str(exc))
     lock_timeout = params.get("lock_timeout")
     if lock_timeout is not None and not _LOCK_TIMEOUT_RE.match(str(lock_timeout)):
         errors.append(
@@ -416,7 +417,7 @@ class VacuumRun:
         self.thresholds = Thresholds(p["min_dead_tuples"], p["min_dead_ratio"], p["min_mod_since_analyze"])
         self.opts = StatementOptions(freeze=p["freeze"], skip_locked=p["skip_locked"], parallel=p["parallel"])
         self.lock_timeout = normalize_lock_timeout(p["lock_timeout"])
-        self.maintenance_timeout = int(p.get("maintenance_timeout") or 0)
+        self.maintenance_timeout = statement_bound(p, "maintenance_timeout")
         self.scope = Scope(schemas=p["schemas"], tables=p["tables"], exclude_tables=p["exclude_tables"] or [])
         self.statements: list[str] = []
         self.databases: list[dict] = []
