@@ -27,9 +27,10 @@ class _Doomsday:
     """Kills ``proc`` with its process group when the total deadline of a transfer passes: a peer that keeps
     the connection alive but moves almost nothing cannot hold the run (ServerAlive only catches a dead one)."""
 
-    def __init__(self, proc: subprocess.Popen, seconds: float) -> None:
+    def __init__(self, proc: subprocess.Popen, seconds: float, also: t.Callable[[], None]) -> None:
         self.fired = False
         self._proc = proc
+        self._also = also
         self._timer = threading.Timer(seconds, self._fire)
         self._timer.daemon = True
         self._timer.start()
@@ -37,6 +38,7 @@ class _Doomsday:
     def _fire(self) -> None:
         self.fired = True
         kill_group(self._proc)
+        self._also()
 
     def stop(self) -> None:
         self._timer.cancel()
@@ -109,18 +111,25 @@ class SshDestination(Destination):
             self.close()
             raise Unreachable(self._ssh_error(err))
 
-    def close(self) -> None:
-        if not self._control:
-            return
-        control, self._control = self._control, None
-        if os.path.exists(f"{control}/cm"):
+    def _drop_master(self) -> None:
+        """End the shared connection and every command still running through it: a command killed at its
+        deadline handed its pipes to the master, which would otherwise keep them open (and the remote command
+        running). Later commands connect on their own (ControlMaster=no falls back when the master is gone)."""
+        control = self._control
+        if control and os.path.exists(f"{control}/cm"):
             try:
                 subprocess.run(self._base_argv() + ["-o", f"ControlPath={control}/cm", "-O", "exit", self.opts["host"]],
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                timeout=30, check=False)
             except (OSError, subprocess.TimeoutExpired):
                 pass
-        shutil.rmtree(control, ignore_errors=True)
+
+    def close(self) -> None:
+        if not self._control:
+            return
+        self._drop_master()
+        shutil.rmtree(self._control, ignore_errors=True)
+        self._control = None
 
     def _q(self, rel: str = "") -> str:
         return shlex.quote(posixpath.join(self.root, rel) if rel else self.root)
@@ -133,6 +142,7 @@ class SshDestination(Destination):
         try:
             rc, out, err = run_bounded(self._argv(remote), seconds, data=stdin if stdin is not None else b"")
         except RuntimeFailure:  # run_bounded's only failure: the bound passed
+            self._drop_master()
             if deadline:
                 raise OffsiteError(transfer_deadline_message(f"{what} at {self.url} over ssh", *deadline)) from None
             raise Unreachable(f"ssh to {self.opts['host']} timed out ({what or 'remote command'})") from None
@@ -213,7 +223,7 @@ class SshDestination(Destination):
                                         stderr=errfile, **own_group())
             except OSError as exc:
                 raise Unreachable(f"destination.ssh_executable: cannot run {self.opts.get('ssh_executable')}: {exc}") from exc
-            doom = _Doomsday(proc, seconds)
+            doom = _Doomsday(proc, seconds, self._drop_master)
             try:
                 with open(local, "rb") as src:
                     src.seek(offset)
@@ -286,7 +296,7 @@ class SshDestination(Destination):
                                     stderr=subprocess.PIPE, **own_group())
         except OSError as exc:
             raise Unreachable(f"destination.ssh_executable: cannot run {self.opts.get('ssh_executable')}: {exc}") from exc
-        doom = _Doomsday(proc, seconds)
+        doom = _Doomsday(proc, seconds, self._drop_master)
         try:
             size, digest = stream(proc.stdout, write, limiter)
             err = proc.stderr.read()

@@ -99,7 +99,14 @@ def run_bounded(argv: list[str], timeout: float, env: dict | None = None,
         out, err = proc.communicate(data, timeout=timeout)
     except subprocess.TimeoutExpired:
         kill_group(proc)
-        proc.communicate()
+        # not communicate() again: a process outside the group may hold the pipes (an ssh ControlMaster
+        # is handed the client's descriptors) and would keep them open as long as its remote command runs
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
         raise RuntimeFailure(deadline_message(timeout, os.path.basename(argv[0]))) from None
     except BaseException:
         kill_group(proc)
