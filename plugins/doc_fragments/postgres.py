@@ -77,7 +77,7 @@ options:
       - pg_data_retention - each batch, count and function call. pg_backup and pg_restore - their own
         sessions (row counts in pg_dump's exported snapshot and of a scratch restore, creating and dropping
         databases); pg_dump, pg_restore and psql are not affected. pg_vacuum - its catalog queries
-        (C(VACUUM), C(ANALYZE) and C(REINDEX) hold its O(maintenance_timeout)).
+        (C(VACUUM), C(ANALYZE) and C(REINDEX) hold its option C(maintenance_timeout)).
     type: int
     default: 300
 requirements:
