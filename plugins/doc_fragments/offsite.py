@@ -106,6 +106,8 @@ options:
         S3 read timeout). A lost connection fails the copies still running; they are not counted.
       - Each SSH transfer of one file also has a total deadline, 120 s plus the file's size at 1024 KiB/s (or at
         half of O(bwlimit) when that is slower); past it the transfer is killed and the copy is not counted.
+        C(sha256sum) on the backup host holds the same deadline for the total size of the files it hashes
+        (at 1024 KiB/s, as a checksum reads each file once); past it the C(ssh) client is killed with its process group.
     type: float
     default: 60
   bwlimit:

@@ -75,8 +75,9 @@ options:
         Either way the module fails saying C(statement exceeded statement_timeout=Ns).
       - V(0) sets no bound of the module's own; the server's C(statement_timeout) applies.
       - pg_data_retention - each batch, count and function call. pg_backup and pg_restore - their own
-        sessions (row counts of a scratch restore, creating and dropping databases); pg_dump, pg_restore and
-        psql are not affected.
+        sessions (row counts in pg_dump's exported snapshot and of a scratch restore, creating and dropping
+        databases); pg_dump, pg_restore and psql are not affected. pg_vacuum - its catalog queries
+        (C(VACUUM), C(ANALYZE) and C(REINDEX) hold its option C(maintenance_timeout)).
     type: int
     default: 300
 requirements:

@@ -20,16 +20,17 @@ from ansible_collections.runbook.ops.plugins.module_utils._dest_base import TMP_
 from ansible_collections.runbook.ops.plugins.module_utils._ratelimit import (
     RateLimiter, stream, transfer_deadline, transfer_deadline_message,
 )
-from ansible_collections.runbook.ops.plugins.module_utils._runtime import kill_group, own_group
+from ansible_collections.runbook.ops.plugins.module_utils._runtime import RuntimeFailure, kill_group, own_group, run_bounded
 
 
 class _Doomsday:
     """Kills ``proc`` with its process group when the total deadline of a transfer passes: a peer that keeps
     the connection alive but moves almost nothing cannot hold the run (ServerAlive only catches a dead one)."""
 
-    def __init__(self, proc: subprocess.Popen, seconds: float) -> None:
+    def __init__(self, proc: subprocess.Popen, seconds: float, also: t.Callable[[], None]) -> None:
         self.fired = False
         self._proc = proc
+        self._also = also
         self._timer = threading.Timer(seconds, self._fire)
         self._timer.daemon = True
         self._timer.start()
@@ -37,6 +38,7 @@ class _Doomsday:
     def _fire(self) -> None:
         self.fired = True
         kill_group(self._proc)
+        self._also()
 
     def stop(self) -> None:
         self._timer.cancel()
@@ -109,40 +111,49 @@ class SshDestination(Destination):
             self.close()
             raise Unreachable(self._ssh_error(err))
 
-    def close(self) -> None:
-        if not self._control:
-            return
-        control, self._control = self._control, None
-        if os.path.exists(f"{control}/cm"):
+    def _drop_master(self) -> None:
+        """End the shared connection and every command still running through it: a command killed at its
+        deadline handed its pipes to the master, which would otherwise keep them open (and the remote command
+        running). Later commands connect on their own (ControlMaster=no falls back when the master is gone)."""
+        control = self._control
+        if control and os.path.exists(f"{control}/cm"):
             try:
                 subprocess.run(self._base_argv() + ["-o", f"ControlPath={control}/cm", "-O", "exit", self.opts["host"]],
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                timeout=30, check=False)
             except (OSError, subprocess.TimeoutExpired):
                 pass
-        shutil.rmtree(control, ignore_errors=True)
+
+    def close(self) -> None:
+        if not self._control:
+            return
+        self._drop_master()
+        shutil.rmtree(self._control, ignore_errors=True)
+        self._control = None
 
     def _q(self, rel: str = "") -> str:
         return shlex.quote(posixpath.join(self.root, rel) if rel else self.root)
 
     def _run(self, remote: str, stdin: bytes | None = None, what: str = "", ok_rcs: tuple = (0,),
-             timeout: float | None = -1.0) -> bytes:
-        """One remote command. ``timeout`` -1: a bound for small commands; None: long work (hashing large
-        files), where ServerAliveInterval still detects a dead connection."""
-        bound = max(60.0, self.timeout * 4) if timeout == -1.0 else timeout
+             deadline: tuple[float, str] | None = None) -> bytes:
+        """One remote command, killed with its process group past its bound: a small command's, or for long
+        work (hashing large files) ``deadline``, (seconds, how they were derived) from ``transfer_deadline``."""
+        seconds = deadline[0] if deadline else max(60.0, self.timeout * 4)
         try:
-            proc = subprocess.run(self._argv(remote), input=stdin if stdin is not None else b"", capture_output=True,
-                                  timeout=bound, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise Unreachable(f"ssh to {self.opts['host']} timed out ({what or 'remote command'})") from exc
+            rc, out, err = run_bounded(self._argv(remote), seconds, data=stdin if stdin is not None else b"")
+        except RuntimeFailure:  # run_bounded's only failure: the bound passed
+            self._drop_master()
+            if deadline:
+                raise OffsiteError(transfer_deadline_message(f"{what} at {self.url} over ssh", *deadline)) from None
+            raise Unreachable(f"ssh to {self.opts['host']} timed out ({what or 'remote command'})") from None
         except OSError as exc:
             raise Unreachable(f"destination.ssh_executable: cannot run {self.opts.get('ssh_executable')}: {exc}") from exc
-        if proc.returncode == 255:
-            raise Unreachable(self._ssh_error(proc.stderr))
-        if proc.returncode not in ok_rcs:
-            err = proc.stderr.decode(errors="replace").strip()
-            raise OffsiteError(f"{what or 'remote command'} on {self.opts['host']} failed (rc {proc.returncode}): {err}")
-        return proc.stdout
+        if rc == 255:
+            raise Unreachable(self._ssh_error(err))
+        if rc not in ok_rcs:
+            text = err.decode(errors="replace").strip()
+            raise OffsiteError(f"{what or 'remote command'} on {self.opts['host']} failed (rc {rc}): {text}")
+        return out
 
     def _ssh_error(self, stderr: bytes) -> str:
         err = stderr.decode(errors="replace").strip()
@@ -212,7 +223,7 @@ class SshDestination(Destination):
                                         stderr=errfile, **own_group())
             except OSError as exc:
                 raise Unreachable(f"destination.ssh_executable: cannot run {self.opts.get('ssh_executable')}: {exc}") from exc
-            doom = _Doomsday(proc, seconds)
+            doom = _Doomsday(proc, seconds, self._drop_master)
             try:
                 with open(local, "rb") as src:
                     src.seek(offset)
@@ -252,9 +263,13 @@ class SshDestination(Destination):
         out: dict[str, str | None] = {rel: None for rel in rels}
         if not rels:
             return out
-        cmd = f"cd {self._q()} && sha256sum -- " + " ".join(shlex.quote(r) for r in rels)
-        text = self._run(cmd, what="computing sha256 at the destination", ok_rcs=(0, 1),
-                         timeout=None).decode(errors="replace")
+        files = " ".join(shlex.quote(r) for r in rels)
+        # a checksum reads each file once: the bound of a transfer of their total size
+        sizes = self._run(f"cd {self._q()} && stat -c %s -- {files} 2>/dev/null; exit 0",
+                          what="reading the sizes of the files to hash")
+        deadline = transfer_deadline(sum(int(w) for w in sizes.split() if w.isdigit()))
+        text = self._run(f"cd {self._q()} && sha256sum -- {files}", what=f"computing sha256 of {len(rels)} file(s)",
+                         ok_rcs=(0, 1), deadline=deadline).decode(errors="replace")
         for line in text.splitlines():
             digest, _sep, rel = line.partition("  ")
             rel = rel.lstrip("*")
@@ -281,7 +296,7 @@ class SshDestination(Destination):
                                     stderr=subprocess.PIPE, **own_group())
         except OSError as exc:
             raise Unreachable(f"destination.ssh_executable: cannot run {self.opts.get('ssh_executable')}: {exc}") from exc
-        doom = _Doomsday(proc, seconds)
+        doom = _Doomsday(proc, seconds, self._drop_master)
         try:
             size, digest = stream(proc.stdout, write, limiter)
             err = proc.stderr.read()

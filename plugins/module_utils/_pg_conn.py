@@ -60,20 +60,22 @@ def connect_bound(params: dict) -> float:
     return float(max(2, value))
 
 
-def statement_bound(params: dict) -> int:
-    """Seconds one statement may run (0: no bound of the module's own); a negative value fails naming the option."""
-    value = params.get("statement_timeout")
+def statement_bound(params: dict, option: str = "statement_timeout") -> int:
+    """Seconds one statement may run (0: no bound of the module's own); a negative value fails naming the option.
+
+    ``option`` is the option that holds the bound (pg_vacuum's ``maintenance_timeout`` too)."""
+    value = params.get(option)
     if value is None:
         return 0
     if value < 0:
-        raise PostgresError(f"statement_timeout must be 0 (no limit) or more seconds, got {value}")
+        raise PostgresError(f"{option} must be 0 (no limit) or more seconds, got {value}")
     return int(value)
 
 
-def statement_timeout_text(module_name: str, seconds: int, detail: str) -> str:
-    """The words for a statement cut at its bound, by the server or by the client's guard."""
+def statement_timeout_text(module_name: str, seconds: int, detail: str, option: str = "statement_timeout") -> str:
+    """The words for a statement cut at its bound (``option``), by the server or by the client's guard."""
     prefix = f"{module_name}: " if module_name else ""
-    return f"{prefix}statement exceeded statement_timeout={seconds}s: {detail}"
+    return f"{prefix}statement exceeded {option}={seconds}s: {detail}"
 
 
 def connect_deadline_text(params: dict) -> str:

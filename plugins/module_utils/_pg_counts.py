@@ -55,7 +55,11 @@ def table_key(schema: str, name: str) -> str:
 
 class SnapshotCounter:
     """A REPEATABLE READ transaction that exports its snapshot, counts rows in it (in a thread)
-    and stays open until :meth:`close`, so ``pg_dump --snapshot`` sees exactly the counted data."""
+    and stays open until :meth:`close`, so ``pg_dump --snapshot`` sees exactly the counted data.
+
+    Its session is the client's (:meth:`PostgresClient.session`): every count holds the module's
+    ``statement_timeout`` + 1 s like the module's other statements. psycopg is imported only here,
+    when a snapshot is counted (pg_backup's start path does not pay for it)."""
 
     def __init__(self, client, database: str) -> None:
         self.client = client
@@ -67,16 +71,14 @@ class SnapshotCounter:
         self._thread: threading.Thread | None = None
 
     def open(self) -> str:
-        kwargs = self.client._conn_kwargs(self.database)
         psycopg = pg_driver().psycopg
+        self.conn = self.client.session(self.database, autocommit=False)  # a failed connection is worded there
         try:
-            self.conn = psycopg.connect(autocommit=False, **kwargs)
             with self.conn.cursor() as cur:
                 cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                cur.execute("SELECT pg_export_snapshot()")
-                self.snapshot = cur.fetchone()[0]
-        except psycopg.OperationalError as exc:
-            raise PostgresError(self.client.explain_connect_error(exc, self.database)) from exc
+                cur.execute("SELECT pg_export_snapshot() AS snapshot")
+                row = cur.fetchone()
+                self.snapshot = row["snapshot"] if isinstance(row, dict) else row[0]
         except psycopg.Error as exc:
             raise PostgresError(f"cannot export a snapshot of database {self.database!r}: {exc}") from exc
         return self.snapshot

@@ -24,8 +24,10 @@ server cancels a statement that runs long; and every wait on the connection runs
 under a watchdog that shuts the socket down ``GRACE`` later, so a server that stops
 answering (silent, or one byte a second) cannot hold the module either. Both say
 ``<module>: statement exceeded statement_timeout=Ns: ...``.
-VACUUM-like work that is documented to take as long as it needs runs in
-:meth:`PostgresClient.unbounded`.
+VACUUM-like work runs in :meth:`PostgresClient.bounded` under a bound of its own (pg_vacuum's
+``maintenance_timeout``, same two guards, the message names that option) or, at 0, as long as
+it needs under the server's own statement_timeout. A session of its own beside the cached
+ones (pg_backup's snapshot row counts) comes from :meth:`PostgresClient.session`, bounded alike.
 """
 
 from __future__ import annotations
@@ -74,16 +76,16 @@ SELECT set_config('statement_timeout',
 class _Guard:
     """The client-side bound of every wait on one connection (see :class:`_BoundedConnection`)."""
 
-    __slots__ = ("watchdog", "seconds", "module_name", "enabled")
+    __slots__ = ("watchdog", "seconds", "module_name", "option")
 
-    def __init__(self, watchdog: Watchdog, seconds: int, module_name: str) -> None:
+    def __init__(self, watchdog: Watchdog, seconds: int, module_name: str, option: str = "statement_timeout") -> None:
         self.watchdog = watchdog
         self.seconds = seconds
         self.module_name = module_name
-        self.enabled = True
+        self.option = option
 
     def text(self, detail: str) -> str:
-        return statement_timeout_text(self.module_name, self.seconds, detail)
+        return statement_timeout_text(self.module_name, self.seconds, detail, self.option)
 
 
 if HAS_PSYCOPG:
@@ -110,7 +112,7 @@ if HAS_PSYCOPG:
 
         def wait(self, gen, *args, **kwargs):
             guard = self._rb_guard
-            if guard is None or not guard.enabled:
+            if guard is None:
                 return super().wait(gen, *args, **kwargs)
             started = time.monotonic()
             try:
@@ -177,18 +179,25 @@ class PostgresClient:
         conn = self._connections.get(dbname)
         if conn is not None and not conn.closed:
             return conn
+        conn = self.session(dbname, autocommit)
+        self._connections[dbname] = conn
+        return conn
+
+    def session(self, dbname: str, autocommit: bool = True):
+        """A new connection to ``dbname`` under the module's statement bound, not cached: the caller closes it.
+        With ``autocommit`` False its first statement opens the transaction (the bound is set before)."""
         try:
-            conn = _BoundedConnection.connect(autocommit=autocommit, row_factory=dict_row, **self._conn_kwargs(dbname))
+            conn = _BoundedConnection.connect(autocommit=True, row_factory=dict_row, **self._conn_kwargs(dbname))
         except psycopg.OperationalError as exc:
             if isinstance(exc, getattr(psycopg.errors, "ConnectionTimeout", ())):
                 raise PostgresError(connect_deadline_text(self.module.params)) from exc
             raise PostgresError(self.explain_connect_error(exc, dbname)) from exc
         try:
             self._bound_session(conn)
+            conn.autocommit = autocommit
         except BaseException:
             conn.close()
             raise
-        self._connections[dbname] = conn
         return conn
 
     # -- the statement bound ------------------------------------------------
@@ -200,21 +209,27 @@ class PostgresClient:
         self.query(conn, _SET_STATEMENT_TIMEOUT, {"ms": self.statement_timeout * 1000})
 
     @contextlib.contextmanager
-    def unbounded(self, conn):
-        """Statements in the block run under the server's own statement_timeout and no guard
-        (work documented to take as long as it needs, like VACUUM); the bound is back afterwards."""
-        guard = getattr(conn, "_rb_guard", None)
-        if guard is None:
+    def bounded(self, conn, seconds: int, option: str):
+        """Statements in the block run under ``seconds`` of their own, named ``option`` in the failure
+        (the session setting, a lower one of the server's own still applies, and the guard); at 0 under
+        the server's own statement_timeout and no guard (work documented to take as long as it needs,
+        like VACUUM). The module's statement bound is back afterwards."""
+        before = getattr(conn, "_rb_guard", None)
+        if before is None and not seconds:
             yield
             return
-        self.execute(conn, "RESET statement_timeout")
-        guard.enabled = False
+        self.execute(conn, "RESET statement_timeout")  # the server's own, so that a longer bound can be set
+        if seconds:
+            self.query(conn, _SET_STATEMENT_TIMEOUT, {"ms": seconds * 1000})
+        conn._rb_guard = _Guard(self._watchdog, seconds, self.module_name, option) if seconds else None
         try:
             yield
         finally:
-            guard.enabled = True
+            conn._rb_guard = before
         if not conn.closed:
-            self.query(conn, _SET_STATEMENT_TIMEOUT, {"ms": self.statement_timeout * 1000})
+            self.execute(conn, "RESET statement_timeout")
+            if before is not None:
+                self.query(conn, _SET_STATEMENT_TIMEOUT, {"ms": self.statement_timeout * 1000})
 
     def explain_connect_error(self, exc: Exception, dbname: str) -> str:
         return explain_connect_text(str(exc), self.module.params, dbname)

@@ -27,7 +27,7 @@ RuntimeFailure says ``no complete answer within N s (deadline)``. The short
 housekeeping commands of a container (``mktemp``, ``rm``) always hold
 :data:`HOUSEKEEPING_TIMEOUT`; ``<engine> cp`` (:meth:`Runtime.copy_out`,
 :meth:`Runtime.copy_in`) holds a total deadline derived from the file's size
-(``_ratelimit.transfer_deadline``).
+(``_ratelimit.transfer_deadline``), or from the free space it lands in when its size cannot be read.
 """
 
 from __future__ import annotations
@@ -99,7 +99,14 @@ def run_bounded(argv: list[str], timeout: float, env: dict | None = None,
         out, err = proc.communicate(data, timeout=timeout)
     except subprocess.TimeoutExpired:
         kill_group(proc)
-        proc.communicate()
+        # not communicate() again: a process outside the group may hold the pipes (an ssh ControlMaster
+        # is handed the client's descriptors) and would keep them open as long as its remote command runs
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
         raise RuntimeFailure(deadline_message(timeout, os.path.basename(argv[0]))) from None
     except BaseException:
         kill_group(proc)
@@ -298,7 +305,15 @@ class Runtime:
         derived from the file's size (see :meth:`_cp`)."""
         if not self.container:
             raise RuntimeFailure("copy_out needs a container")
-        self._cp(f"{self.container}:{src}", dest, self._size_inside(src))
+        size = self._size_inside(src)
+        if size is not None:
+            self._cp(f"{self.container}:{src}", dest, size)
+            return
+        # unknown: the file cannot be larger than the free space it lands in
+        where = os.path.dirname(os.path.abspath(dest))
+        free = os.statvfs(where)
+        self._cp(f"{self.container}:{src}", dest, free.f_bavail * free.f_frsize,
+                 f"its size unknown (neither stat nor wc answered in the container), at most the free space at {where}: ")
 
     def copy_in(self, src: str, dest: str) -> None:
         """Copy ``src`` on the host to ``dest`` inside the container, under a total deadline (see :meth:`_cp`)."""
@@ -306,21 +321,18 @@ class Runtime:
             raise RuntimeFailure("copy_in needs a container")
         self._cp(src, f"{self.container}:{dest}", os.path.getsize(src) if os.path.isfile(src) else 0)
 
-    def _cp(self, src: str, dest: str, size: int | None) -> None:
+    def _cp(self, src: str, dest: str, size: int, basis: str = "") -> None:
         """``<engine> cp src dest``, killed with its process group at ``_ratelimit.transfer_deadline(size)``
         (a fixed allowance plus the size at a floor rate): a stuck engine cannot hold the module for ever.
-        ``size`` None (not knowable): unbounded, as before."""
+        ``basis`` says where ``size`` came from when it is not the file's own."""
         argv = [self._engine_bin, "cp", src, dest]
         what = f"{self.engine} cp {src} {dest}"
-        if size is None:
-            rc, _out, err = self.module.run_command(argv)
-        else:
-            seconds, how = transfer_deadline(size)
-            try:
-                rc, _out, err_b = run_bounded(argv, seconds)
-            except RuntimeFailure:  # run_bounded's only failure: the deadline passed
-                raise RuntimeFailure(transfer_deadline_message(what, seconds, how)) from None
-            err = err_b.decode("utf-8", "replace")
+        seconds, how = transfer_deadline(size)
+        try:
+            rc, _out, err_b = run_bounded(argv, seconds)
+        except RuntimeFailure:  # run_bounded's only failure: the deadline passed
+            raise RuntimeFailure(transfer_deadline_message(what, seconds, basis + how)) from None
+        err = err_b.decode("utf-8", "replace")
         if rc != 0:
             raise RuntimeFailure(f"{what} failed: {err.strip()}")
 

@@ -18,7 +18,7 @@ import typing as t
 from dataclasses import dataclass, field
 
 from ansible_collections.runbook.ops.plugins.module_utils._pg_names import parse_qualified_name, table_key
-from ansible_collections.runbook.ops.plugins.module_utils._postgres import PostgresError, sql
+from ansible_collections.runbook.ops.plugins.module_utils._postgres import PostgresError, sql, statement_bound
 
 MODES = ("vacuum", "analyze", "vacuum_analyze", "full")
 
@@ -67,6 +67,10 @@ def validate_params(params: dict) -> list[str]:
             errors.append("parallel applies to VACUUM only, not to mode=analyze")
     if params.get("freeze") and mode == "analyze":
         errors.append("freeze applies to VACUUM only, not to mode=analyze")
+    try:
+        statement_bound(params, "maintenance_timeout")
+    except PostgresError as exc:
+        errors.append(str(exc))
     lock_timeout = params.get("lock_timeout")
     if lock_timeout is not None and not _LOCK_TIMEOUT_RE.match(str(lock_timeout)):
         errors.append(
@@ -413,6 +417,7 @@ class VacuumRun:
         self.thresholds = Thresholds(p["min_dead_tuples"], p["min_dead_ratio"], p["min_mod_since_analyze"])
         self.opts = StatementOptions(freeze=p["freeze"], skip_locked=p["skip_locked"], parallel=p["parallel"])
         self.lock_timeout = normalize_lock_timeout(p["lock_timeout"])
+        self.maintenance_timeout = statement_bound(p, "maintenance_timeout")
         self.scope = Scope(schemas=p["schemas"], tables=p["tables"], exclude_tables=p["exclude_tables"] or [])
         self.statements: list[str] = []
         self.databases: list[dict] = []
@@ -430,6 +435,7 @@ class VacuumRun:
             totals=totals(all_tables, all_reindex),
             server_version=self.client.server_version_string() if self.client.server_version else None,
             lock_timeout=self.lock_timeout,
+            maintenance_timeout=self.maintenance_timeout,
         )
 
     def run(self) -> dict:
@@ -471,10 +477,11 @@ class VacuumRun:
             plans = [self._plan(dbname, row) for row in chosen]
             predicted_locked = self._predict_locks(conn, plans, reindex_targets) if self.check_mode else {}
             explicit = set(parse_name(x) for x in self.scope.tables or [])
-            # VACUUM, ANALYZE and REINDEX take as long as they need (the server's statement_timeout applies);
-            # the module's statement_timeout bounds the catalog queries around them
+            # VACUUM, ANALYZE and REINDEX hold maintenance_timeout (0: as long as they need, under the server's
+            # statement_timeout); the module's statement_timeout bounds the catalog queries around them
             runs = not self.check_mode and (reindex_targets or any(p["stmt"] is not None for p in plans))
-            with self.client.unbounded(conn) if runs else contextlib.nullcontext():
+            bound = self.client.bounded(conn, self.maintenance_timeout, "maintenance_timeout")
+            with bound if runs else contextlib.nullcontext():
                 for plan in plans:
                     entry["tables"].append(plan["result"])
                     self._run_table(conn, dbname, plan, notices, predicted_locked, entry, explicit)

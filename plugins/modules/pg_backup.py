@@ -101,7 +101,9 @@ options:
         failed verification, and the module fails.
       - Other formats and compressions (plain, tar, lz4, zstd, custom uncompressed) count in the dump's snapshot
         instead (a REPEATABLE READ transaction exports its snapshot to C(pg_dump --snapshot) and counts every
-        table in it), a second read of every table while pg_dump runs.
+        table in it), a second read of every table while pg_dump runs. Each count holds O(statement_timeout)
+        (+ 1 s); past it the backup fails saying C(counting rows of database ... failed) and
+        C(statement exceeded statement_timeout=Ns).
       - The manifest says which (C(row_counts_from) C(archive) or C(snapshot)). C(false) records no counts;
         such a backup is verified without a row-count comparison.
     type: bool

@@ -153,10 +153,22 @@ options:
       - Seconds one catalog query (statistics, names, locks) may run (the server cancels it, the client gives
         up 1 s later); past it the module fails saying C(statement exceeded statement_timeout=Ns).
         V(0) sets no bound of the module's own.
-      - C(VACUUM), C(ANALYZE) and C(REINDEX) are not bounded by it - they take as long as their work, under
-        the server's own C(statement_timeout); O(lock_timeout) bounds their wait for a lock.
+      - C(VACUUM), C(ANALYZE) and C(REINDEX) are not bounded by it but by O(maintenance_timeout).
     type: int
     default: 60
+  maintenance_timeout:
+    description:
+      - Seconds each C(VACUUM), C(ANALYZE) or C(REINDEX) statement may run, its wait for a lock included, as
+        the session's C(statement_timeout) for those statements (a lower setting of the server's own still
+        applies), and the client gives up 1 s later should the server not answer at all.
+      - Past it the module fails with a message that names the statement with its table or index, the database
+        and the option (C(statement exceeded maintenance_timeout=Ns)); the statements before it have run and
+        are in the result.
+      - V(0) (the default) sets no bound of the module's own; they then take as long as their work, under the
+        server's own C(statement_timeout). O(lock_timeout) or O(skip_locked) bound only their wait for a lock.
+      - Must be >= 0. Check mode runs no maintenance statement, so it does not apply there.
+    type: int
+    default: 0
 notes:
   - Privileges. PostgreSQL does not fail a C(VACUUM) of a table the user may not vacuum; it only warns
     C(skipping ... only table or database owner can vacuum it). This module checks ownership (or the
@@ -206,6 +218,7 @@ EXAMPLES = r"""
         min_dead_ratio: 0.2
         skip_locked: true
         lock_timeout: 5s
+        maintenance_timeout: 3600
         parallel: 2
       register: vacuum
 
@@ -260,6 +273,11 @@ lock_timeout:
   returned: always
   type: str
   sample: 5000ms
+maintenance_timeout:
+  description: The bound in seconds of each maintenance statement (O(maintenance_timeout)), 0 for none of the module's own.
+  returned: always
+  type: int
+  sample: 3600
 totals:
   description: Sums over all databases.
   returned: always
@@ -495,6 +513,7 @@ def argument_spec() -> dict:
         reindex_tables=dict(type="list", elements="str", default=[]),
         reindex_indexes=dict(type="list", elements="str", default=[]),
         reindex_concurrently=dict(type="bool", default=True),
+        maintenance_timeout=dict(type="int", default=0),
     )
     return spec
 

@@ -72,3 +72,23 @@ def test_a_stalled_ssh_transfer_is_killed_at_its_deadline(tmp_path, monkeypatch)
     assert "to ssh://backup.invalid/srv/b/x/data.bin over ssh: not finished within its total deadline of 2 s" in msg
     assert "(1 s allowance + 2.0 KiB at 4 KiB/s (half of bwlimit 8 KiB/s))" in msg
     assert wait_gone(int(pidfile.read_text()))
+
+
+def test_a_stalled_remote_sha256_is_killed_at_its_deadline(tmp_path, monkeypatch):
+    """The sizes answer at once; sha256sum never does: killed at the transfer deadline of their total size."""
+    monkeypatch.setattr(_ratelimit, "COPY_ALLOWANCE", 1.0)
+    pidfile = tmp_path / "child"
+    ssh = tmp_path / "ssh"
+    ssh.write_text("#!/bin/sh\ncase \"$*\" in *sha256sum*) ;; *) echo 1000; echo 1048; exit 0;; esac\n"
+                   f"sh -c 'echo $$ > {pidfile}; exec sleep 300' &\nexec sleep 300\n")
+    ssh.chmod(0o755)
+    dest = SshDestination({"type": "ssh", "host": "backup.invalid", "path": "/srv/b", "ssh_executable": str(ssh)}, 10)
+    t0 = time.monotonic()
+    with pytest.raises(OffsiteError) as err:
+        dest.sha256(["a.dump", "b.json"])
+    assert time.monotonic() - t0 < 1 + 20
+    msg = str(err.value)
+    assert msg.startswith("computing sha256 of 2 file(s) at ssh://backup.invalid/srv/b over ssh: "
+                          "not finished within its total deadline of 1 s ("), msg
+    assert "(1 s allowance + 2.0 KiB at 1024 KiB/s (the 1024 KiB/s floor))" in msg and "process group" in msg, msg
+    assert wait_gone(int(pidfile.read_text()))

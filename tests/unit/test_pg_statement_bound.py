@@ -37,3 +37,13 @@ def test_words():
     assert statement_timeout_text("pg_report", 30, "canceling statement due to statement timeout") == (
         "pg_report: statement exceeded statement_timeout=30s: canceling statement due to statement timeout")
     assert statement_timeout_text("", 2, "x") == "statement exceeded statement_timeout=2s: x"
+
+
+def test_another_option_holds_the_bound_and_is_named():
+    # pg_vacuum's maintenance_timeout: the same rule and words, its own name
+    assert statement_bound({"maintenance_timeout": 3600}, "maintenance_timeout") == 3600
+    assert statement_bound({}, "maintenance_timeout") == 0
+    with pytest.raises(PostgresError, match=r"^maintenance_timeout must be 0 \(no limit\) or more seconds, got -1$"):
+        statement_bound({"maintenance_timeout": -1}, "maintenance_timeout")
+    assert statement_timeout_text("pg_vacuum", 2, "x", "maintenance_timeout") == (
+        "pg_vacuum: statement exceeded maintenance_timeout=2s: x")

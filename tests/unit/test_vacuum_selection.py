@@ -181,6 +181,7 @@ def base(**kw):
         ({"freeze": True, "mode": "analyze"}, "freeze"),
         ({"lock_timeout": "soon"}, "lock_timeout"),
         ({"lock_timeout": "-5s"}, "lock_timeout"),
+        ({"maintenance_timeout": -1}, "maintenance_timeout"),
         ({"tables": ['"unterminated']}, "tables"),
         ({"reindex_indexes": ["public."]}, "reindex_indexes"),
     ],
@@ -193,6 +194,7 @@ def test_validate_names_the_option(kw, option):
 def test_validate_accepts_edges():
     assert validate_params(base(min_dead_ratio=0)) == []
     assert validate_params(base(min_dead_ratio=1, parallel=0, lock_timeout="1min", freeze=True)) == []
+    assert validate_params(base(maintenance_timeout=0)) == validate_params(base(maintenance_timeout=3600)) == []
 
 
 @pytest.mark.parametrize("value, expected", [("500", "500ms"), ("5s", "5s"), (" 2 min ", "2min"), ("0", "0ms"), (None, None)])

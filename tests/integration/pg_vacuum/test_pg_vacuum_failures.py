@@ -66,6 +66,7 @@ def test_wrong_password(pg, ansible_module):
         ("min_mod_since_analyze", -10),
         ("parallel", -2),
         ("lock_timeout", "whenever"),
+        ("maintenance_timeout", -1),
     ],
 )
 def test_nonsense_options_fail_before_connecting(pg, ansible_module, option, value):
