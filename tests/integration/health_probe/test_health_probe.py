@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 
 import pytest
@@ -92,7 +93,8 @@ def test_http_latency_thresholds_and_timeout(ansible_module, http_server):
     assert "latency_ms" in r["slowish"]["message"] and "warn 100" in r["slowish"]["message"]
     assert r["too slow"]["status"] == "critical"
     assert r["timeout"]["status"] == "critical"
-    assert "timed out" in r["timeout"]["message"]
+    # the socket's timeout, or the probe's own deadline when a loaded machine reaches that first
+    assert re.search(r"timed out|no complete answer within 0\.3 s \(deadline\)", r["timeout"]["message"]), r["timeout"]
     assert res["summary"]["warning_probes"] == ["slowish"]
     assert res["summary"]["critical_probes"] == ["too slow", "timeout"]
 

@@ -46,10 +46,11 @@ def test_copy_retention_and_fetch_over_ssh(tmp_path, sshd):
     assert Path(f["backup"]).read_bytes() == (Path(backup_dir) / newest["id"]).read_bytes()
     assert stat.S_IMODE(os.stat(f["backup"]).st_mode) == 0o600
     # the shared connection (ControlMaster) ended with the module
-    assert not ssh_masters_left(), ssh_masters_left()
+    assert not ssh_masters_left(sshd.port), ssh_masters_left(sshd.port)
 
 
-def ssh_masters_left() -> list[str]:
+def ssh_masters_left(port: int) -> list[str]:
+    """The shared ssh connections to this test's sshd still running (other tests' run beside it under xdist)."""
     out = []
     for pid in os.listdir("/proc"):
         try:
@@ -57,7 +58,7 @@ def ssh_masters_left() -> list[str]:
                 cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "runbook-ssh-" in cmd and "ControlPath" in cmd:
+        if "runbook-ssh-" in cmd and "ControlPath" in cmd and f" -p {port} " in f"{cmd} ":
             out.append(cmd)
     return out
 
