@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness.ansible import run_module, run_playbook  # noqa: E402
 from harness.postgres import PostgresServer  # noqa: E402
 from harness.redis import RedisServer  # noqa: E402
+from harness.monitoring import Pushgateway  # noqa: E402
 
 REDIS_PASSWORD = "redis-secret-pw"
 
@@ -53,3 +54,13 @@ def ansible_module():
 @pytest.fixture
 def ansible_playbook():
     return run_playbook
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory):
+    """Debian's prometheus-pushgateway on a free loopback port, for the tests of one module."""
+    server = Pushgateway(tmp_path_factory.mktemp("pushgateway"))
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import typing as t
 
 
 def gone(pid: int) -> bool:
@@ -39,3 +40,17 @@ def descendants(pid: int) -> list[int]:
             out.append(child)
             todo.append(child)
     return out
+
+
+def command_lines(match: t.Callable[[str], bool]) -> list[str]:
+    """The command lines (arguments joined by spaces) of the running processes ``match`` accepts."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if match(cmd):
+            found.append(cmd)
+    return found

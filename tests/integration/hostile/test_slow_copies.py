@@ -7,7 +7,6 @@ so that the real engine is killed with its process group in the middle of a copy
 """
 from __future__ import annotations
 
-import os
 import shutil
 import time
 import uuid
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from harness.podman import PodmanContainers, busybox_image, missing_tools, podman
+from harness.procs import command_lines
 
 from ansible_collections.runbook.ops.plugins.module_utils import _ratelimit
 from ansible_collections.runbook.ops.plugins.module_utils._runtime import Runtime, RuntimeFailure
@@ -49,15 +49,7 @@ def container():
 
 def _podman_cps(dest: Path) -> list[str]:
     """Command lines of the podman processes still copying to ``dest``."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "podman" in cmd and " cp " in cmd and str(dest) in cmd:
-            found.append(cmd)
-    return found
+    return command_lines(lambda cmd: "podman" in cmd and " cp " in cmd and str(dest) in cmd)
 
 
 def _tiny_deadline(monkeypatch) -> None:

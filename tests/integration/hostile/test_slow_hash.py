@@ -18,6 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "offsite"))
 
 from offsite_helpers import Sshd  # noqa: E402  pylint: disable=wrong-import-position
+from harness.procs import command_lines  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.runbook.ops.plugins.module_utils import _ratelimit  # noqa: E402
 from ansible_collections.runbook.ops.plugins.module_utils._dest_base import OffsiteError  # noqa: E402
@@ -53,15 +54,7 @@ def silent_hash_host(tmp_path):
 
 
 def _ssh_clients(marker: str) -> list[str]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if cmd.startswith("ssh ") and "&& sha256sum -- " in cmd and marker in cmd:
-            found.append(cmd)
-    return found
+    return command_lines(lambda cmd: cmd.startswith("ssh ") and "&& sha256sum -- " in cmd and marker in cmd)
 
 
 def test_a_silent_remote_checksum_is_killed_at_its_deadline(silent_hash_host, tmp_path, monkeypatch):

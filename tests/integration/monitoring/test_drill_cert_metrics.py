@@ -19,7 +19,6 @@ import yaml
 
 from harness.ansible import run_playbook
 from harness.http import probe_target
-from harness.monitoring import Pushgateway
 from harness.tls import make_tls, server_context
 
 REPO = Path(__file__).resolve().parents[3]
@@ -39,14 +38,6 @@ def tls_endpoint():
             server.stop()
         shutil.rmtree(files.dir, ignore_errors=True)
 
-
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory):
-    server = Pushgateway(tmp_path_factory.mktemp("pushgateway"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from pathlib import Path
 from offsite_helpers import copy_manifests, make_file_backups, wait_for
 
 from harness.ansible import BIN, REPO, ansible_env, run_module
+from harness.procs import command_lines
 
 
 def test_copy_retention_and_fetch_over_ssh(tmp_path, sshd):
@@ -51,16 +52,7 @@ def test_copy_retention_and_fetch_over_ssh(tmp_path, sshd):
 
 def ssh_masters_left(port: int) -> list[str]:
     """The shared ssh connections to this test's sshd still running (other tests' run beside it under xdist)."""
-    out = []
-    for pid in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "runbook-ssh-" in cmd and "ControlPath" in cmd and f" -p {port} " in f"{cmd} ":
-            out.append(cmd)
-    return out
+    return command_lines(lambda cmd: "runbook-ssh-" in cmd and "ControlPath" in cmd and f" -p {port} " in f"{cmd} ")
 
 
 def test_wrong_key_and_unknown_host_key_are_clear_errors(tmp_path, sshd):

@@ -17,20 +17,11 @@ import yaml
 
 from harness.ansible import ansible_env, run_playbook
 from harness.hostile import HostilePeer
-from harness.monitoring import Pushgateway
 from harness.net import wait_until
 
 REPO = Path(__file__).resolve().parents[3]
 LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
 
-
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory):
-    server = Pushgateway(tmp_path_factory.mktemp("pushgateway"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture()

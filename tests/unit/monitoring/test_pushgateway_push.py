@@ -14,7 +14,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from harness.hostile import HostilePeer  # noqa: E402
 from harness.http import QuietHandler, StubServer  # noqa: E402
-from harness.monitoring import Pushgateway  # noqa: E402
 
 from ansible_collections.runbook.ops.plugins.module_utils import _run_report_merge as M  # noqa: E402
 from ansible_collections.runbook.ops.plugins.module_utils import _run_report_push as P  # noqa: E402
@@ -24,14 +23,6 @@ from test_run_report import health, host_report, probe  # noqa: E402
 
 GRACE = 1.5  # the time to notice a missed deadline, on a loaded machine
 
-
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory):
-    server = Pushgateway(tmp_path_factory.mktemp("pushgateway"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def report(schedule="weekly", hosts=("web1",), status="ok"):
