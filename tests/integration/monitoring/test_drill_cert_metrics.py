@@ -39,7 +39,6 @@ def tls_endpoint():
         shutil.rmtree(files.dir, ignore_errors=True)
 
 
-
 @pytest.fixture(scope="module")
 def database(pg):
     pg.psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")

@@ -23,7 +23,6 @@ REPO = Path(__file__).resolve().parents[3]
 LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
 
 
-
 @pytest.fixture()
 def setup(tmp_path):
     """A playbook where `broken` fails and `fine` is ok; the inventory with the report's directories."""

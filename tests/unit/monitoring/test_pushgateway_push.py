@@ -24,7 +24,6 @@ from test_run_report import health, host_report, probe  # noqa: E402
 GRACE = 1.5  # the time to notice a missed deadline, on a loaded machine
 
 
-
 def report(schedule="weekly", hosts=("web1",), status="ok"):
     return M.merge([host_report(h, health=health(probe("api", status, 61.8))) for h in hosts], schedule,
                    "20261124T020000Z")
