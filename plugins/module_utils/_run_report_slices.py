@@ -126,7 +126,7 @@ def merge_slices(slices: t.Sequence[dict], expected_hosts: t.Iterable[str], slic
                 twice.setdefault(host, [str(_dict(owner[host][0].get("slice")).get("slice"))]).append(key)
             owner[host] = (rep, h)  # the newer slice report wins
     expected = list(dict.fromkeys(str(h) for h in expected_hosts))
-    missing = [h for h in expected if h not in owner]
+    missing = sorted(h for h in expected if h not in owner)
     reported = len(ordered)
     never = max(slice_count - reported, 0)
     host_reports, outcomes = [], {}
