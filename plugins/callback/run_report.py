@@ -400,7 +400,7 @@ class CallbackModule(CallbackBase):
                 report = json.load(fh)
             path = S.write_slice(cfg["store"], name, job, slice_, report, cfg.get("count") or 1)
             self._display.display(f"Slice {slice_} of job {job}: {path}")
-            if cfg.get("count", 0) > 1 and len(S.read_slices(os.path.dirname(path))) >= cfg["count"]:
+            if cfg.get("count", 0) > 1 and len(S.slice_files(os.path.dirname(path))) >= cfg["count"]:
                 merged = R.build_slices(cfg["store"], name, job, cfg["count"], [], thresholds=settings.get("thresholds"))
                 self._display.display(f"Merged run report of {cfg['count']} slices ({merged['status']}): {merged['url']}")
                 push = settings.get("push_merged") or {}

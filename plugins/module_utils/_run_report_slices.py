@@ -53,6 +53,14 @@ def job_dir(store: str, name: str, job: str) -> str:
     return os.path.join(store, check_key("name", name), check_key("job", job))
 
 
+def slice_files(directory: str) -> list[str]:
+    """The names of the slice reports in ``directory``, sorted (none when it does not exist)."""
+    try:
+        return sorted(n for n in os.listdir(directory) if SLICE_FILE.match(n))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
 def latest_job(store: str, name: str) -> str:
     """The job of ``name`` in the store whose newest slice report is the newest (the job that just ran)."""
     base = os.path.join(store, check_key("name", name))
@@ -64,9 +72,9 @@ def latest_job(store: str, name: str) -> str:
     for job in jobs:
         directory = os.path.join(base, job)
         try:
-            times = [os.stat(os.path.join(directory, n)).st_mtime for n in os.listdir(directory) if SLICE_FILE.match(n)]
-        except (NotADirectoryError, FileNotFoundError):
-            continue
+            times = [os.stat(os.path.join(directory, n)).st_mtime for n in slice_files(directory)]
+        except FileNotFoundError:
+            continue  # removed while we looked
         if times and (newest is None or max(times) > newest[0]):
             newest = (max(times), job)
     if newest is None:
@@ -86,12 +94,8 @@ def write_slice(store: str, name: str, job: str, slice_key: str, report: dict, s
 
 def read_slices(directory: str) -> list[dict]:
     """The slice reports in ``directory`` (none when it does not exist); an unreadable one is an error."""
-    try:
-        names = sorted(n for n in os.listdir(directory) if SLICE_FILE.match(n))
-    except FileNotFoundError:
-        return []
     out = []
-    for n in names:
+    for n in slice_files(directory):
         path = os.path.join(directory, n)
         try:
             with open(path, encoding="utf-8") as fh:
