@@ -89,10 +89,19 @@ def _waiting(pdd: Path) -> bool:
 
 def _interrupt(proc: subprocess.Popen) -> None:
     """Ctrl-C to ansible-playbook, as an execution node going away sends it (the runner's child)."""
-    playbooks = [pid for pid in descendants(proc.pid)
-                 if "ansible-playbook" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
-    assert playbooks, "no ansible-playbook process below ansible-runner"
-    os.kill(playbooks[0], signal.SIGINT)
+    def is_playbook(pid: int) -> bool:
+        try:
+            return "ansible-playbook" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            return False
+
+    def parent(pid: int) -> int:
+        return int(Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].split()[1])
+
+    # the main process, not one of its fork workers (whose parent is ansible-playbook too)
+    main = [pid for pid in descendants(proc.pid) if is_playbook(pid) and not is_playbook(parent(pid))]
+    assert main, "no ansible-playbook process below ansible-runner"
+    os.kill(main[0], signal.SIGINT)
 
 
 @pytest.fixture
