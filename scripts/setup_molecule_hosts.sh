@@ -3,7 +3,7 @@
 #   1. podman + runc + /etc/containers/containers.conf   (scripts/setup_podman.sh)
 #   2. debootstrap, to build the host images locally      (no registry can be reached)
 #   3. the images themselves                               (scripts/build_images.sh, cached)
-#      and molecule/monitoring's host image               (scripts/build_monitoring_image.sh, cached)
+#      and molecule/monitoring's host image               (scripts/build_derived_image.sh, cached)
 #   4. Debian's Prometheus, Alertmanager and node_exporter on this machine: molecule/monitoring's
 #      container host runs them from here, mounted read-only (scripts/setup_monitoring.sh)
 # The Python side (molecule, molecule-plugins, pytest-testinfra, the `ansible`
@@ -41,5 +41,5 @@ bash "$repo/scripts/setup_monitoring.sh"
 
 if [ -z "${SKIP_IMAGES:-}" ]; then
   bash "$repo/scripts/build_images.sh"
-  bash "$repo/scripts/build_monitoring_image.sh"
+  bash "$repo/scripts/build_derived_image.sh" monitoring-host
 fi

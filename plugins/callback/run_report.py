@@ -262,12 +262,11 @@ class CallbackModule(CallbackBase):
         action = P.short_action(result._task.action)  # pylint: disable=protected-access
         steps = self.results.setdefault(name, {})
         facts = data.get("ansible_facts") or {}
-        if action == "set_fact":
-            # the report role's per-host JSON: the run report takes its stamp and lists it as the host's source
-            if isinstance(facts.get("_report_stamp"), str) and STAMP_RE.match(facts["_report_stamp"]):
-                self.stamp = self.stamp or facts["_report_stamp"]
-            if isinstance(facts.get("report_file"), str):
-                self.sources[name] = facts["report_file"]
+        # the report role's per-host JSON: the run report takes its stamp and lists it as the host's source
+        if action == "set_fact" and isinstance(facts.get("_report_stamp"), str) and STAMP_RE.match(facts["_report_stamp"]):
+            self.stamp = self.stamp or facts["_report_stamp"]
+        if action in ("set_fact", "host_report") and isinstance(facts.get("report_file"), str):
+            self.sources[name] = facts["report_file"]
         for key, value in facts.items():
             m = _FACT_STEP.match(str(key))
             if m and action == "set_fact":

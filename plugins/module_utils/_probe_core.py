@@ -281,6 +281,9 @@ def run_probes(probes: list[dict], max_workers: int = 8, ctx: Context | None = N
     its group killed before this returns, so nothing outlives the module.
     """
     ctx = ctx or Context()
+    for kind in sorted({p["kind"] for p in probes}):
+        if KINDS[kind].prepare is not None:
+            KINDS[kind].prepare()
     workers = max(1, min(max_workers, len(probes)))
     now = time.monotonic()
     queue: list[tuple[float, int]] = [(now, i) for i in range(len(probes))]  # (not before, probe index)

@@ -131,6 +131,8 @@ class Kind:
     metrics: dict
     primary: str | None = None
     validate: t.Callable[[dict], list[str]] | None = None
+    # imports what the check needs (a client library), once, before any attempt forks
+    prepare: t.Callable[[], t.Any] | None = None
 
 
 # every kind, by name: filled by _probe.py from the family files

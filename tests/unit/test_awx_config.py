@@ -296,9 +296,13 @@ def test_workflow_is_backup_then_upgrade_then_verify(awx_vars, templates):
         children = nodes[node]["related"]["success_nodes"]
         node = children[0]["identifier"] if children else None
     assert chain == ["backup", "upgrade", "daily"]
-    # what the backup publishes for AWX (set_stats, per_host: false) reaches the later nodes as artifacts
+    # what the backup publishes for AWX (stats of the whole run, not per host) reaches the later nodes as
+    # artifacts: runbook_reports from the action runbook.ops.host_report, the run report from set_stats
     report_tasks = "".join(p.read_text() for p in (REPO / "roles" / "report" / "tasks").glob("*.yml"))
-    assert re.search(r"set_stats:\s*\n\s*data:\s*\n\s*runbook_reports:", report_tasks)
+    assert "runbook.ops.host_report:" in report_tasks
+    action = (REPO / "plugins" / "action" / "host_report.py").read_text()
+    assert re.search(r'"runbook_reports":.*\n.*\n\s*"per_host": False, "aggregate": True', action)
+    assert re.search(r"set_stats:\s*\n\s*data:\s*\n\s*runbook_run_report:", report_tasks)
     assert "per_host: false" in report_tasks
 
 

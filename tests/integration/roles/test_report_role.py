@@ -25,7 +25,7 @@ def test_report_written_in_check_mode_and_published(ansible_playbook, tmp_path):
     assert len(files) == 1
     data = json.loads(files[0].read_text())
     assert data["check_mode"] is True and data["results"] == {"a": {"x": 1}, "b": None}
-    stats = run.task_results("runbook.ops.report : Publish the report for AWX")[0]["ansible_stats"]
+    stats = run.task_results("runbook.ops.report : Write the JSON report of the host")[0]["ansible_stats"]
     assert stats["per_host"] is False
     assert stats["data"]["runbook_reports"]["localhost"]["steps"] == ["a"]
 
