@@ -69,10 +69,18 @@ DEFAULTS = {
 }
 
 
+_TAKEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free now and not handed out before (the kernel may offer a closed one again)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _TAKEN:
+            _TAKEN.add(port)
+            return port
 
 
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
@@ -149,6 +157,9 @@ class Fleet:
             raise SystemExit(f"podman run {h.name}: {res.stderr.strip()}")
         h.cid = res.stdout.strip()
         pid = run(["podman", "inspect", "-f", "{{.State.Pid}}", h.cid]).stdout.strip()
+        if pid in ("", "0"):
+            logs = run(["podman", "logs", h.cid])
+            raise SystemExit(f"{h.name} stopped at once: {(logs.stdout + logs.stderr).strip()[-500:]}")
         with open(f"/proc/{pid}/cgroup", encoding="ascii") as fh:
             path = next(line.split(":", 2)[2].strip() for line in fh if ":cpuacct:" in line or ":cpu,cpuacct:" in line)
         h.cgroup = f"/sys/fs/cgroup/cpuacct{path}/cpuacct.usage"
@@ -263,16 +274,19 @@ def main() -> int:
     ap.add_argument("--forks", type=int, default=20)
     ap.add_argument("--playbooks", nargs="+", default=["daily", "backup"])
     ap.add_argument("--compare", action="store_true", help="also daily.yml with Ansible's defaults and with the free strategy")
+    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                    help="an environment variable for every run (for example ANSIBLE_STRATEGY=free); repeatable")
     args = ap.parse_args()
     if not ensure_image():
         return 0
     become_subreaper()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     settings = dict(RECOMMENDED, ANSIBLE_FORKS=str(args.forks))
+    settings.update(e.split("=", 1) for e in args.env)
     sizes = sorted(args.hosts)
     load = os.getloadavg()[0]
     print(f"fleet over SSH: {', '.join(map(str, sizes))} hosts ({IMAGE}, sshd + redis-server each), forks {args.forks}, "
-          f"{os.cpu_count()} cores, load average {load:.1f} at the start")
+          f"{os.cpu_count()} cores, load average {load:.1f} at the start" + (f"; {' '.join(args.env)}" if args.env else ""))
     rows = []
     with tempfile.TemporaryDirectory(prefix="runbook-fleet-ssh-") as workdir, Fleet(sizes[-1], workdir) as fleet:
         for n in sizes:
