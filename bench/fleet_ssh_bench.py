@@ -131,6 +131,7 @@ class Fleet:
     def __init__(self, count: int, workdir: str):
         self.workdir = workdir
         tag = uuid.uuid4().hex[:6]
+        self.label = f"runbook.ops.bench=fleet-{tag}"
         self.hosts = [Host(f"fleet-{tag}-{i:03d}") for i in range(1, count + 1)]
         self.key = os.path.join(workdir, "id_ed25519")
 
@@ -151,7 +152,7 @@ class Fleet:
     def _start(self, h: Host) -> None:
         script = (f"redis-server --port {h.redis_port} --bind 127.0.0.1 --save '' --dir /var/lib/redis --daemonize yes"
                   f" && exec /usr/sbin/sshd -D -e -p {h.ssh_port} -o ListenAddress=127.0.0.1")
-        res = run(["podman", "run", "-d", "--name", h.name, "--network", "host", "--hostname", h.name,
+        res = run(["podman", "run", "-d", "--name", h.name, "--label", self.label, "--network", "host", "--hostname", h.name,
                    "-v", f"{self.key}.pub:/root/.ssh/authorized_keys:ro", IMAGE, "sh", "-c", script])
         if res.returncode != 0:
             raise SystemExit(f"podman run {h.name}: {res.stderr.strip()}")
@@ -183,7 +184,8 @@ class Fleet:
             raise SystemExit(f"{h.name}: loading Redis keys: {res.stderr.strip() or res.stdout.strip()}")
 
     def __exit__(self, *exc) -> None:
-        ids = [h.cid or h.name for h in self.hosts]
+        # by label: also the containers a failed start left without an id here
+        ids = run(["podman", "ps", "-aq", "--filter", f"label={self.label}"]).stdout.split()
         for i in range(0, len(ids), 25):
             run(["podman", "rm", "-f", "-t", "0", *ids[i:i + 25]])
 
