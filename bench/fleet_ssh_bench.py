@@ -21,7 +21,7 @@ For each fleet size it measures, in the same run:
   cgroups). Goal: <= 0.7 s per host at 100 hosts.
 
 Each measurement starts cold: its own ControlPath directory, the masters ended after it. The
-settings are the inventory example's (docs: README "Fleets"): forks 20, pipelining, ControlPersist,
+settings are those of inventory/example/group_vars/all.yml (README "Benchmarks"): forks 20, pipelining, ControlPersist,
 an explicit interpreter. ``--compare`` also runs daily.yml at the largest size with Ansible's
 defaults and with the free strategy, to show what each setting is worth. The callback
 runbook.ops.run_report is enabled (ansible.cfg), as for a real schedule. The containers are removed
@@ -52,7 +52,7 @@ GOAL_PER_HOST_S = 0.7
 GOAL_PING_RATIO = 8.0
 REDIS_KEYS = 2000
 
-# What the inventory example recommends for fleets (README "Fleets").
+# What inventory/example/group_vars/all.yml recommends for fleets (README "Benchmarks").
 RECOMMENDED = {
     "ANSIBLE_FORKS": "20",
     "ANSIBLE_PIPELINING": "True",
