@@ -20,6 +20,7 @@ KNOWN = {
     "common_return_values": ("reference_appendices/common_return_values.html", "Return Values"),
     "ansible_configuration_settings": ("reference_appendices/config.html", "Ansible Configuration Settings"),
     "callback_plugins": ("plugins/callback.html", "Callback plugins"),
+    "action_plugins": ("plugins/action.html", "Action plugins"),
 }
 BUILTIN = re.compile(r"ansible_collections\.ansible\.builtin\.(\w+)_(module|filter|test|lookup|callback|connection)")
 
