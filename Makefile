@@ -6,7 +6,7 @@ PYTEST := $(VENV)/pytest
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: setup demo test lane-suites-body lane-matrix-body lane-checks-body test-unit test-integration test-pg-majors test-ansible-cores lint sanity build-check docs bench clean
+.PHONY: setup demo test lane-suites-body lane-checks-body lane-molecule-body test-unit test-integration test-pg-majors test-ansible-cores lint sanity build-check docs bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -20,13 +20,15 @@ demo: setup
 ## Alertmanager, Pushgateway and node_exporter for the alert-rule tests). Then the unit and
 ## integration tests on both cores, alone: the hostile-peer and deadline tests measure time, and a
 ## machine loaded by other lanes would make them flaky. Then two lanes side by side (much of each
-## waits on servers, containers and deadlines with generous bounds, not on the CPU):
-##   matrix  the PostgreSQL majors, then the ansible-core versions
-##   checks  lint, ansible-test sanity, the build check and the docs site, then the molecule scenarios
+## waits on servers, containers and deadlines with generous bounds, not on the CPU), about as long
+## as each other:
+##   checks    lint, ansible-test sanity, the build check and the docs site, then the PostgreSQL
+##             majors and the ansible-core versions
+##   molecule  the molecule scenarios, two at a time, the longest first
 ## Every line a lane prints starts with its name; a failed lane does not stop the other (make -k),
-## and the run fails when any lane failed. TEST_LANES="matrix" runs one lane after the suites.
+## and the run fails when any lane failed. TEST_LANES="checks" runs one lane after the suites.
 PYTEST_WORKERS ?= 2
-TEST_LANES ?= matrix checks
+TEST_LANES ?= checks molecule
 test: setup
 	bash scripts/setup_docker.sh
 	bash scripts/setup_molecule_hosts.sh
@@ -37,8 +39,8 @@ test: setup
 
 lane-suites-body:
 	$(PYTEST) tests/unit tests/integration -q -n $(PYTEST_WORKERS) --dist loadfile
-lane-matrix-body: test-pg-majors test-ansible-cores
-lane-checks-body: lint sanity build-check docs
+lane-checks-body: lint sanity build-check docs test-pg-majors test-ansible-cores
+lane-molecule-body:
 	$(MAKE) --no-print-directory molecule MOLECULE_JOBS=2
 
 ## One lane: its body with every line prefixed, its exit status and minutes in .lanes/<lane>.result.
@@ -120,7 +122,8 @@ bench: setup
 ## scripts/setup_molecule_hosts.sh, cached). Each scenario: destroy, create, prepare, converge, verify,
 ## destroy; molecule destroys the hosts when a step fails, the trap when the run is interrupted.
 ## MOLECULE_JOBS=2 runs two scenarios at a time (their output grouped per scenario).
-MOLECULE_SCENARIOS ?= systemd containers faults upgrade offsite monitoring
+# the longest first, so that two at a time end together
+MOLECULE_SCENARIOS ?= monitoring systemd containers upgrade offsite faults
 MOLECULE_JOBS ?= 1
 .PHONY: molecule
 molecule: setup
