@@ -26,7 +26,9 @@ demo: setup
 ##             majors and the ansible-core versions
 ##   molecule  the molecule scenarios, two at a time, the longest first
 ## Every line a lane prints starts with its name; a failed lane does not stop the other (make -k),
-## and the run fails when any lane failed. TEST_LANES="checks" runs one lane after the suites.
+## and the run fails when any lane failed. Each lane's result line gives its minutes, the CPU minutes of
+## the processes it waited for (not of containers, which run under conmon) and how busy the machine's
+## cores were meanwhile: where a lane waits, and where the cores are the limit. TEST_LANES="checks" runs one lane after the suites.
 PYTEST_WORKERS ?= 2
 TEST_LANES ?= checks molecule
 test: setup
@@ -45,10 +47,12 @@ lane-molecule-body:
 
 ## One lane: its body with every line prefixed, its exit status and minutes in .lanes/<lane>.result.
 lane-%:
-	@mkdir -p .lanes; rm -f .lanes/$*.result; start=$$(date +%s); \
+	@mkdir -p .lanes; rm -f .lanes/$*.result; start=$$(date +%s); busy0=$$(bash scripts/cpu_busy.sh); \
 	  set -o pipefail; $(MAKE) --no-print-directory lane-$*-body 2>&1 | sed -u 's/^/[$*] /'; rc=$$?; \
 	  mins=$$(( ($$(date +%s) - start + 30) / 60 )); \
-	  if [ $$rc = 0 ]; then r="$*=ok($${mins}min)"; else r="$*=FAILED(exit $$rc, $${mins}min)"; fi; \
+	  cpu=$$(times | tail -1 | awk '{ split($$1,u,"m"); split($$2,s,"m"); printf "%.0f", (u[1]*60+u[2]+s[1]*60+s[2])/60 }'); \
+	  t="$${mins}min, its processes' CPU $${cpu}min, machine $$(bash scripts/cpu_busy.sh $$busy0)% busy"; \
+	  if [ $$rc = 0 ]; then r="$*=ok($$t)"; else r="$*=FAILED(exit $$rc, $$t)"; fi; \
 	  echo "$$r" > .lanes/$*.result; echo "[$*] == lane $$r"; exit $$rc
 
 test-unit: setup

@@ -89,3 +89,19 @@ notes:
     stopping in the middle of the TLS handshake) the module fails within O(connect_timeout) (at least 2 s)
     plus a margin of 1 s. Once connected, each statement within O(statement_timeout) plus 1 s."
 """
+
+    # pg_backup and pg_restore: the client tools they run
+    TOOLS = r"""
+options:
+  tool_timeout:
+    description:
+      - Seconds each run of a PostgreSQL client tool (C(pg_dump), C(pg_dumpall), C(pg_restore), C(psql)) may take
+        in total, its wait for the server included. Past it the tool is killed with its process group, its partial
+        file is removed (earlier backups are untouched) and the module fails saying
+        C(<tool> did not finish within tool_timeout=Ns).
+      - V(0), the default, sets no bound; a dump then takes as long as the server's work, and a server that
+        accepts the connection and then stops answering holds the module until the job's own timeout (AWX's job
+        timeout, or the C(timeout) keyword on the task). Set it to a few times the longest dump you expect.
+    type: int
+    default: 0
+"""

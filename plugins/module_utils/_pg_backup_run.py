@@ -19,9 +19,9 @@ from ansible_collections.runbook.ops.plugins.module_utils._pg_archive import MAX
 from ansible_collections.runbook.ops.plugins.module_utils._pg_conn import PostgresError
 from ansible_collections.runbook.ops.plugins.module_utils._pg_counts import SnapshotCounter, archive_countable, table_key
 from ansible_collections.runbook.ops.plugins.module_utils._pg_facts import ServerFacts
-from ansible_collections.runbook.ops.plugins.module_utils._pg_tools import FORMATS, LazyClient, PgTools, conn_argv, raise_runtime, tool_env
+from ansible_collections.runbook.ops.plugins.module_utils._pg_tools import FORMATS, LazyClient, PgTools, conn_argv, tool_env, tool_runtime
 from ansible_collections.runbook.ops.plugins.module_utils._pg_verify import start_list_toc, verify_dump
-from ansible_collections.runbook.ops.plugins.module_utils._runtime import Runtime, RuntimeFailure, kill_group
+from ansible_collections.runbook.ops.plugins.module_utils._runtime import RuntimeFailure, kill_group
 
 GLOBALS_NAME = ":globals:"
 
@@ -63,10 +63,7 @@ class BackupRun:
         self.p = p
         self.check = module.check_mode
         self.dest = os.path.abspath(p["backup_dir"])
-        try:
-            self.runtime = Runtime(module, p.get("container"), p.get("engine") or "podman")
-        except RuntimeFailure as exc:
-            raise_runtime(exc)
+        self.runtime = tool_runtime(module)
         self.env = tool_env(module)
         self.tools: PgTools | None = None
         self.result: dict = {"changed": False, "backups": [], "retention": {}, "leftovers_removed": [],
@@ -328,7 +325,7 @@ class BackupRun:
             if dump is not None:
                 dump.cancel()
             B.discard_partial(partial)
-            raise_runtime(exc)
+            raise PostgresError(f"backup of {db!r}: {exc}; its partial file was removed, earlier backups are untouched") from exc
         except BaseException:
             if dump is not None:
                 dump.cancel()

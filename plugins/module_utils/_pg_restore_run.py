@@ -11,9 +11,8 @@ import os
 from ansible_collections.runbook.ops.plugins.module_utils import _backup as B
 from ansible_collections.runbook.ops.plugins.module_utils._pg_conn import PostgresError
 from ansible_collections.runbook.ops.plugins.module_utils._pg_counts import compare_counts, counts_in_database
-from ansible_collections.runbook.ops.plugins.module_utils._pg_tools import FORMATS, PgTools, pg_driver, raise_runtime, tool_env
+from ansible_collections.runbook.ops.plugins.module_utils._pg_tools import FORMATS, PgTools, pg_driver, tool_env, tool_runtime
 from ansible_collections.runbook.ops.plugins.module_utils._pg_verify import drop_database, restore_into
-from ansible_collections.runbook.ops.plugins.module_utils._runtime import Runtime, RuntimeFailure
 
 
 class RestoreRun:
@@ -24,10 +23,7 @@ class RestoreRun:
         self.client = client
         self.p = module.params
         self.check = module.check_mode
-        try:
-            self.runtime = Runtime(module, self.p.get("container"), self.p.get("engine") or "podman")
-        except RuntimeFailure as exc:
-            raise_runtime(exc)
+        self.runtime = tool_runtime(module)
         self.env = tool_env(module)
         self.tools: PgTools | None = None
         self.result: dict = {"changed": False, "commands": []}

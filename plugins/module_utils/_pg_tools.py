@@ -56,6 +56,7 @@ def tool_module_argument_spec(**options) -> dict:
     spec.update(
         pg_bin_dir=dict(type="path"),
         pg_dump_path=dict(type="path"),
+        tool_timeout=dict(type="int", default=0),
     )
     spec.update(runtime_argument_spec())
     spec.update(options)
@@ -63,6 +64,17 @@ def tool_module_argument_spec(**options) -> dict:
 
 
 TOOL_MUTUALLY_EXCLUSIVE = [["pg_bin_dir", "pg_dump_path"]]
+
+
+def tool_runtime(module) -> Runtime:
+    """Where the tools run (the host or ``container``), each run bounded by ``tool_timeout`` (0: no bound)."""
+    p = module.params
+    if p["tool_timeout"] < 0:
+        raise PostgresError(f"tool_timeout: must be 0 (no bound) or a number of seconds, got {p['tool_timeout']}")
+    try:
+        return Runtime(module, p.get("container"), p.get("engine") or "podman", tool_timeout=p["tool_timeout"])
+    except RuntimeFailure as exc:
+        raise_runtime(exc)
 
 
 def tool_env(module) -> dict:
@@ -320,7 +332,7 @@ def run_step(module, client, run, file_context: str) -> dict:
     """
     try:
         result = run.run()
-    except (PostgresError, B.BackupError) as exc:
+    except (PostgresError, B.BackupError, RuntimeFailure) as exc:
         client.close()
         module.fail_json(msg=str(exc), **run.result)
     except OSError as exc:

@@ -19,11 +19,14 @@ into an open file, e.g. pg_dump inside a container into an atomic backup
 file on the host) and :meth:`Runtime.run_from_file` (a file into a command's
 stdin). They use ``subprocess.Popen`` with an argv list, no shell.
 
-Time bound: :meth:`Runtime.run`, :meth:`Runtime.run_to_file` and
-:meth:`Runtime.run_from_file` take an optional ``timeout``; with one, the
-command runs in a process group of its own that is killed (SIGKILL to the
-group, so nothing it started survives) when the deadline passes, and
-RuntimeFailure says ``no complete answer within N s (deadline)``. The short
+Time bound: :meth:`Runtime.run`, :meth:`Runtime.run_to_file`,
+:meth:`Runtime.run_from_file` and :meth:`Runtime.collect` take an optional
+``timeout``; with one, the command runs in a process group of its own that is
+killed (SIGKILL to the group, so nothing it started survives) when the
+deadline passes, and RuntimeFailure says ``no complete answer within N s
+(deadline)``. A runtime made with ``tool_timeout`` (a module option of that
+name) gives that bound to every command that has none of its own, and its
+failure names the option. The short
 housekeeping commands of a container (``mktemp``, ``rm``) always hold
 :data:`HOUSEKEEPING_TIMEOUT`; ``<engine> cp`` (:meth:`Runtime.copy_out`,
 :meth:`Runtime.copy_in`) holds a total deadline derived from the file's size
@@ -36,6 +39,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import typing as t
 
 from ansible_collections.runbook.ops.plugins.module_utils._deadline import deadline_message
@@ -117,10 +121,13 @@ def run_bounded(argv: list[str], timeout: float, env: dict | None = None,
 class Runtime:
     """Run argv lists on the host (``container`` None) or inside ``container`` via ``engine``."""
 
-    def __init__(self, module, container: str | None = None, engine: str = "podman") -> None:
+    def __init__(self, module, container: str | None = None, engine: str = "podman",
+                 tool_timeout: float | None = None) -> None:
         self.module = module
         self.container = container or None
         self.engine = engine
+        # the module's tool_timeout option (None or 0: no bound): every command without a timeout of its own
+        self.tool_timeout = float(tool_timeout) if tool_timeout else None
         self._engine_bin: str | None = None
         if self.container:
             if engine not in ENGINES:
@@ -136,6 +143,16 @@ class Runtime:
 
     def describe(self) -> str:
         return f"container {self.container!r} ({self.engine})" if self.container else "the managed host"
+
+    def _bound(self, timeout: float | None) -> float | None:
+        return timeout if timeout is not None else self.tool_timeout
+
+    def _deadline_failure(self, argv: list[str], seconds: float) -> RuntimeFailure:
+        """The failure of a command killed at its deadline: the option named when it was tool_timeout's."""
+        tool = os.path.basename(argv[0])
+        if self.tool_timeout is not None and seconds == self.tool_timeout:
+            return RuntimeFailure(f"{tool} did not finish within tool_timeout={seconds:g}s; it was killed with its process group")
+        return RuntimeFailure(deadline_message(seconds, tool))
 
     def argv(self, cmd: list[str], env_names: t.Iterable[str] = (), interactive: bool = False) -> list[str]:
         """The argv to run ``cmd`` where this runtime runs things."""
@@ -156,6 +173,7 @@ class Runtime:
         """
         env = {k: v for k, v in (env or {}).items() if v is not None}
         argv = self.argv(cmd, env.keys(), interactive=data is not None)
+        timeout = self._bound(timeout)
         if timeout is None:
             return self.module.run_command(argv, environ_update=env, data=data, binary_data=binary_data)
         raw = None
@@ -163,7 +181,10 @@ class Runtime:
             raw = data.encode("utf-8") if isinstance(data, str) else data
             if not binary_data:
                 raw += b"\n"  # as run_command does
-        rc, out, err = run_bounded(argv, timeout, env=self._popen_env(env), data=raw)
+        try:
+            rc, out, err = run_bounded(argv, timeout, env=self._popen_env(env), data=raw)
+        except RuntimeFailure:  # run_bounded's only failure: the deadline passed
+            raise self._deadline_failure(argv, timeout) from None
         return rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
     def start(self, cmd: list[str], env: dict | None = None) -> subprocess.Popen:
@@ -175,13 +196,23 @@ class Runtime:
         if self.container:
             raise RuntimeFailure("Runtime.start runs commands on the managed host only")
         env = {k: v for k, v in (env or {}).items() if v is not None}
-        return subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        proc = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env=self._popen_env(env), **own_group())
+        proc.runbook_started = time.monotonic()  # type: ignore[attr-defined]  # collect's deadline counts from here
+        return proc
 
-    @staticmethod
-    def collect(proc: subprocess.Popen) -> tuple[int, str, str]:
-        """(rc, stdout, stderr) of a command from :meth:`start`, once it has exited."""
-        out, err = proc.communicate()
+    def collect(self, proc: subprocess.Popen, timeout: float | None = None) -> tuple[int, str, str]:
+        """(rc, stdout, stderr) of a command from :meth:`start`, once it has exited; killed with its
+        process group when ``timeout`` (else ``tool_timeout``) seconds have passed since it started."""
+        timeout = self._bound(timeout)
+        left = None
+        if timeout is not None:
+            left = max(0.0, timeout - (time.monotonic() - getattr(proc, "runbook_started", time.monotonic())))
+        try:
+            out, err = proc.communicate(timeout=left)
+        except subprocess.TimeoutExpired:
+            kill_group(proc)
+            raise self._deadline_failure(proc.args, timeout) from None
         return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
     def _popen_env(self, env: dict | None) -> dict:
@@ -204,7 +235,7 @@ class Runtime:
                                 env=self._popen_env(env), **own_group())
         import threading
 
-        timer = self._deadline_timer(proc, timeout)
+        timer = self._deadline_timer(proc, self._bound(timeout))
         err_parts: list[bytes] = []
 
         def drain() -> None:
@@ -247,14 +278,13 @@ class Runtime:
         timer.start()
         return timer
 
-    @staticmethod
-    def _stop_timer(timer, argv: list[str] | None = None) -> None:
+    def _stop_timer(self, timer, argv: list[str] | None = None) -> None:
         if timer is None:
             return
         timer.cancel()
         timer.join()
         if argv is not None and timer.fired["fired"]:
-            raise RuntimeFailure(deadline_message(timer.interval, os.path.basename(argv[0])))
+            raise self._deadline_failure(argv, timer.interval)
 
     def run_from_file(self, cmd: list[str], src: t.BinaryIO, env: dict | None = None,
                       chunk: int = 1024 * 1024, timeout: float | None = None) -> tuple[int, str, str]:
@@ -265,7 +295,7 @@ class Runtime:
                                 env=self._popen_env(env), **own_group())
         import threading
 
-        timer = self._deadline_timer(proc, timeout)
+        timer = self._deadline_timer(proc, self._bound(timeout))
         outs: dict[str, bytes] = {}
 
         def drain(name: str, stream) -> None:

@@ -37,6 +37,7 @@ description:
     the manifest or the result.
 extends_documentation_fragment:
   - runbook.ops.postgres
+  - runbook.ops.postgres.tools
   - runbook.ops.attributes
   - runbook.ops.backup
   - runbook.ops.attributes.action_group_postgres

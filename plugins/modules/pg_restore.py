@@ -30,6 +30,7 @@ description:
   - The password reaches the tools only through C(PGPASSWORD) in their environment.
 extends_documentation_fragment:
   - runbook.ops.postgres
+  - runbook.ops.postgres.tools
   - runbook.ops.attributes
   - runbook.ops.attributes.action_group_postgres
 attributes:

@@ -47,3 +47,44 @@ def test_commands_within_their_deadline_are_unchanged():
     assert out.getvalue() == b"out\n"
     assert rt.run_from_file(["cat"], io.BytesIO(b"abc"), timeout=30) == (0, "abc", "")
     assert rt.run(["cat"], data="line", timeout=30) == (0, "line\n", "")
+
+
+@pytest.mark.parametrize("how", ["run", "run_to_file", "run_from_file", "collect"])
+def test_tool_timeout_bounds_every_command_without_its_own(tmp_path, how):
+    """A runtime made with tool_timeout (pg_backup's and pg_restore's option) kills a command that has no
+    timeout of its own at that bound, with what it started, and the failure names the option."""
+    pidfile = tmp_path / "child"
+    script = f"sh -c 'echo $$ > {pidfile}; exec sleep 300' & sleep 300"
+    rt = Runtime(_Module(), tool_timeout=1)
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeFailure, match=r"^sh did not finish within tool_timeout=1s; it was killed with its process group$"):
+        if how == "run":
+            rt.run(["sh", "-c", script])
+        elif how == "run_to_file":
+            rt.run_to_file(["sh", "-c", script], io.BytesIO())
+        elif how == "run_from_file":
+            rt.run_from_file(["sh", "-c", script], io.BytesIO(b"data"))
+        else:
+            rt.collect(rt.start(["sh", "-c", script]))
+    assert time.monotonic() - t0 < 1 + 10
+    assert wait_gone(int(pidfile.read_text()))
+
+
+def test_collect_counts_tool_timeout_from_the_start():
+    """pg_backup starts pg_dump early and collects it later: the bound counts from the start."""
+    rt = Runtime(_Module(), tool_timeout=2)
+    proc = rt.start(["sleep", "300"])
+    proc.runbook_started -= 3  # as if started 3 s ago: the bound has passed, collect kills at once
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeFailure, match="tool_timeout=2s"):
+        rt.collect(proc)
+    assert time.monotonic() - t0 < 5
+    assert proc.returncode is not None
+
+
+def test_an_own_timeout_wins_over_tool_timeout_and_keeps_its_wording():
+    rt = Runtime(_Module(), tool_timeout=300)
+    with pytest.raises(RuntimeFailure, match=r"^sleep: no complete answer within 1 s \(deadline\)$"):
+        rt.run(["sleep", "300"], timeout=1)
+    assert Runtime(_Module(), tool_timeout=0).tool_timeout is None
+    assert Runtime(_Module(), tool_timeout=30).run(["echo", "hi"]) == (0, "hi\n", "")

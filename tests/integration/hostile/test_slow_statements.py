@@ -3,6 +3,8 @@
 
 - pg_backup's row counts in pg_dump's exported snapshot: a table whose count never ends (an
   inherited foreign table that streams rows for ever from a program) is cut at ``statement_timeout``;
+- pg_backup's pg_dump and pg_restore's pg_restore, each waiting for a lock another session holds: killed
+  at ``tool_timeout``, the error naming the option, the earlier backup and the restore target untouched;
 - pg_vacuum's VACUUM, whose lock another session holds: cut at ``maintenance_timeout``, the error
   naming the option, the statement with its table and the database; without the option the statement
   keeps its documented "as long as its work" (tests/integration/pg_vacuum/test_pg_vacuum_locks.py).
@@ -72,6 +74,69 @@ def test_snapshot_row_counts_hold_statement_timeout(pg, database, ansible_module
     # no backup under a final name, no partial file
     assert not [p for p in backups.rglob("*") if p.is_file() and not p.name.endswith(".lock")], list(backups.rglob("*"))
     wait_until(lambda: not _running(pg, database, "%endless%"), 30, "the cancelled count to end on the server")
+
+
+@pytest.fixture
+def locked_table(pg, database):
+    """``public.t`` with rows, and a function that holds an ACCESS EXCLUSIVE lock on it in another session
+    until the test ends: pg_dump's ACCESS SHARE lock, or pg_restore's DROP TABLE, waits for it for ever."""
+    with psycopg.connect(pg.dsn(database), autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.t AS SELECT g AS id FROM generate_series(1, 100) g")
+    holders = []
+
+    def hold():
+        conn = psycopg.connect(pg.dsn(database))
+        holders.append(conn)
+        conn.execute("LOCK TABLE public.t IN ACCESS EXCLUSIVE MODE")
+
+    try:
+        yield hold
+    finally:
+        for conn in holders:
+            conn.rollback()
+            conn.close()
+
+
+def _files(root) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and not p.name.endswith(".lock")}
+
+
+def test_pg_dump_holds_tool_timeout(pg, database, locked_table, ansible_module, tmp_path):
+    """A pg_dump waiting for a lock is killed at tool_timeout: the module fails naming the option, within
+    the bound, leaves no partial file, and the earlier backup of the database is untouched."""
+    backups = tmp_path / "backups"
+    args = dict(pg.conn_args(), databases=[database], backup_dir=str(backups), verify="none", tool_timeout=TIMEOUT)
+    first = ansible_module("pg_backup", args, timeout=300)
+    assert not first.failed, first.result
+    before = _files(backups)
+    assert before
+    locked_table()
+    started = time.monotonic()
+    r = ansible_module("pg_backup", args, timeout=300)
+    elapsed = time.monotonic() - started
+    assert r.failed, r.result
+    msg = r["msg"]
+    assert f"backup of {database!r}: pg_dump did not finish within tool_timeout={TIMEOUT}s" in msg, msg
+    assert "earlier backups are untouched" in msg, msg
+    assert elapsed < TIMEOUT + SLACK, (elapsed, msg)
+    assert _files(backups) == before
+
+
+def test_pg_restore_holds_tool_timeout(pg, database, locked_table, ansible_module, tmp_path):
+    """pg_restore --clean waiting for the lock on the table it drops is killed at tool_timeout, naming the
+    option; the single transaction leaves the target as it was."""
+    backups = tmp_path / "backups"
+    made = ansible_module("pg_backup", dict(pg.conn_args(), databases=[database], backup_dir=str(backups)),
+                          timeout=300)
+    assert not made.failed, made.result
+    locked_table()
+    started = time.monotonic()
+    r = ansible_module("pg_restore", dict(pg.conn_args(), backup="latest", backup_dir=str(backups), database=database,
+                                          clean=True, tool_timeout=TIMEOUT), timeout=300)
+    elapsed = time.monotonic() - started
+    assert r.failed, r.result
+    assert f"pg_restore did not finish within tool_timeout={TIMEOUT}s" in r["msg"], r["msg"]
+    assert elapsed < TIMEOUT + SLACK, (elapsed, r["msg"])
 
 
 @pytest.fixture
