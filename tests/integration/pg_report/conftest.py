@@ -30,6 +30,11 @@ def report_dbs(pg):
         "INSERT INTO scanned SELECT g, g FROM generate_series(1, 5000) g;",
         database=main,
     )
+    # Each session's counts reach the statistics when its backend exits, which the next psql does not wait
+    # for. A DELETE counted before the INSERT it follows leaves live tuples at max(0, -5000) = 0, then 20000:
+    # wait for the inserts to be counted first (a busy machine showed it on PostgreSQL 17).
+    wait_until(lambda: pg.psql("SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'big'",
+                               database=main) == "20000", 30, "the inserts into big in the statistics")
     pg.psql("SET enable_indexscan = off; SET enable_bitmapscan = off; DELETE FROM big WHERE id <= 5000", database=main)
     pg.psql(";".join(["SELECT count(*) FROM scanned WHERE v > 10"] * 40), database=main)
     pg.psql("SELECT pg_sleep(0.2); SELECT pg_sleep(0.2)", database=main)
@@ -37,7 +42,7 @@ def report_dbs(pg):
 
     def stats_visible() -> bool:
         out = pg.psql(
-            "SELECT (SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'big') >= 5000"
+            "SELECT (SELECT n_dead_tup = 5000 AND n_live_tup = 15000 FROM pg_stat_user_tables WHERE relname = 'big')"
             " AND (SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'scanned') >= 40",
             database=main,
         )
