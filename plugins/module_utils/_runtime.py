@@ -147,10 +147,12 @@ class Runtime:
     def _bound(self, timeout: float | None) -> float | None:
         return timeout if timeout is not None else self.tool_timeout
 
-    def _deadline_failure(self, argv: list[str], seconds: float) -> RuntimeFailure:
-        """The failure of a command killed at its deadline: the option named when it was tool_timeout's."""
+    @staticmethod
+    def _deadline_failure(argv: list[str], seconds: float, own_timeout: float | None) -> RuntimeFailure:
+        """The failure of a command killed at its deadline; without a timeout of its own (``own_timeout``
+        None) the deadline was tool_timeout's, and the failure names the option."""
         tool = os.path.basename(argv[0])
-        if self.tool_timeout is not None and seconds == self.tool_timeout:
+        if own_timeout is None:
             return RuntimeFailure(f"{tool} did not finish within tool_timeout={seconds:g}s; it was killed with its process group")
         return RuntimeFailure(deadline_message(seconds, tool))
 
@@ -173,8 +175,8 @@ class Runtime:
         """
         env = {k: v for k, v in (env or {}).items() if v is not None}
         argv = self.argv(cmd, env.keys(), interactive=data is not None)
-        timeout = self._bound(timeout)
-        if timeout is None:
+        seconds = self._bound(timeout)
+        if seconds is None:
             return self.module.run_command(argv, environ_update=env, data=data, binary_data=binary_data)
         raw = None
         if data is not None:
@@ -182,9 +184,9 @@ class Runtime:
             if not binary_data:
                 raw += b"\n"  # as run_command does
         try:
-            rc, out, err = run_bounded(argv, timeout, env=self._popen_env(env), data=raw)
+            rc, out, err = run_bounded(argv, seconds, env=self._popen_env(env), data=raw)
         except RuntimeFailure:  # run_bounded's only failure: the deadline passed
-            raise self._deadline_failure(argv, timeout) from None
+            raise self._deadline_failure(argv, seconds, timeout) from None
         return rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
     def start(self, cmd: list[str], env: dict | None = None) -> subprocess.Popen:
@@ -204,15 +206,15 @@ class Runtime:
     def collect(self, proc: subprocess.Popen, timeout: float | None = None) -> tuple[int, str, str]:
         """(rc, stdout, stderr) of a command from :meth:`start`, once it has exited; killed with its
         process group when ``timeout`` (else ``tool_timeout``) seconds have passed since it started."""
-        timeout = self._bound(timeout)
+        seconds = self._bound(timeout)
         left = None
-        if timeout is not None:
-            left = max(0.0, timeout - (time.monotonic() - getattr(proc, "runbook_started", time.monotonic())))
+        if seconds is not None:
+            left = max(0.0, seconds - (time.monotonic() - getattr(proc, "runbook_started", time.monotonic())))
         try:
             out, err = proc.communicate(timeout=left)
         except subprocess.TimeoutExpired:
             kill_group(proc)
-            raise self._deadline_failure(proc.args, timeout) from None
+            raise self._deadline_failure(proc.args, seconds, timeout) from None
         return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
     def _popen_env(self, env: dict | None) -> dict:
@@ -256,7 +258,7 @@ class Runtime:
             raise
         rc = proc.wait()
         th.join()
-        self._stop_timer(timer, argv)
+        self._stop_timer(timer, argv, timeout)
         return rc, b"".join(err_parts).decode("utf-8", "replace")
 
     @staticmethod
@@ -278,13 +280,15 @@ class Runtime:
         timer.start()
         return timer
 
-    def _stop_timer(self, timer, argv: list[str] | None = None) -> None:
+    @staticmethod
+    def _stop_timer(timer, argv: list[str] | None = None, own_timeout: float | None = None) -> None:
+        """Stop the deadline timer; with ``argv``, fail if it fired (``own_timeout``: the caller's timeout)."""
         if timer is None:
             return
         timer.cancel()
         timer.join()
         if argv is not None and timer.fired["fired"]:
-            raise self._deadline_failure(argv, timer.interval)
+            raise Runtime._deadline_failure(argv, timer.interval, own_timeout)
 
     def run_from_file(self, cmd: list[str], src: t.BinaryIO, env: dict | None = None,
                       chunk: int = 1024 * 1024, timeout: float | None = None) -> tuple[int, str, str]:
@@ -327,7 +331,7 @@ class Runtime:
         rc = proc.wait()
         for th in threads:
             th.join()
-        self._stop_timer(timer, argv)
+        self._stop_timer(timer, argv, timeout)
         return rc, outs.get("out", b"").decode("utf-8", "replace"), outs.get("err", b"").decode("utf-8", "replace")
 
     def copy_out(self, src: str, dest: str) -> None:

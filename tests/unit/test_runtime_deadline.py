@@ -86,5 +86,8 @@ def test_an_own_timeout_wins_over_tool_timeout_and_keeps_its_wording():
     rt = Runtime(_Module(), tool_timeout=300)
     with pytest.raises(RuntimeFailure, match=r"^sleep: no complete answer within 1 s \(deadline\)$"):
         rt.run(["sleep", "300"], timeout=1)
+    # an own timeout equal to tool_timeout is still the caller's, not the option's
+    with pytest.raises(RuntimeFailure, match=r"^sleep: no complete answer within 1 s \(deadline\)$"):
+        Runtime(_Module(), tool_timeout=1).run_to_file(["sleep", "300"], io.BytesIO(), timeout=1)
     assert Runtime(_Module(), tool_timeout=0).tool_timeout is None
     assert Runtime(_Module(), tool_timeout=30).run(["echo", "hi"]) == (0, "hi\n", "")

@@ -40,6 +40,15 @@ def database(pg):
         pg.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _timed_failure(ansible_module, module: str, args: dict):
+    """Run ``module``, which must fail: (its result, the seconds it took)."""
+    started = time.monotonic()
+    r = ansible_module(module, args, timeout=300)
+    elapsed = time.monotonic() - started
+    assert r.failed, r.result
+    return r, elapsed
+
+
 def _running(pg, database: str, like: str) -> list[str]:
     with psycopg.connect(pg.dsn(database), autocommit=True) as conn:
         rows = conn.execute("SELECT query FROM pg_stat_activity WHERE datname = %s AND state = 'active'"
@@ -63,10 +72,7 @@ def test_snapshot_row_counts_hold_statement_timeout(pg, database, ansible_module
     backups = tmp_path / "backups"
     args = dict(pg.conn_args(), databases=[database], backup_dir=str(backups), format="plain", compression="none",
                 row_counts=True, statement_timeout=TIMEOUT, verify="none")
-    started = time.monotonic()
-    r = ansible_module("pg_backup", args, timeout=300)
-    elapsed = time.monotonic() - started
-    assert r.failed, r.result
+    r, elapsed = _timed_failure(ansible_module, "pg_backup", args)
     msg = r["msg"]
     assert f"counting rows of database {database!r} failed" in msg, msg
     assert f"pg_backup: statement exceeded statement_timeout={TIMEOUT}s" in msg, msg
@@ -111,10 +117,7 @@ def test_pg_dump_holds_tool_timeout(pg, database, locked_table, ansible_module, 
     before = _files(backups)
     assert before
     locked_table()
-    started = time.monotonic()
-    r = ansible_module("pg_backup", args, timeout=300)
-    elapsed = time.monotonic() - started
-    assert r.failed, r.result
+    r, elapsed = _timed_failure(ansible_module, "pg_backup", args)
     msg = r["msg"]
     assert f"backup of {database!r}: pg_dump did not finish within tool_timeout={TIMEOUT}s" in msg, msg
     assert "earlier backups are untouched" in msg, msg
@@ -130,13 +133,11 @@ def test_pg_restore_holds_tool_timeout(pg, database, locked_table, ansible_modul
                           timeout=300)
     assert not made.failed, made.result
     locked_table()
-    started = time.monotonic()
-    r = ansible_module("pg_restore", dict(pg.conn_args(), backup="latest", backup_dir=str(backups), database=database,
-                                          clean=True, tool_timeout=TIMEOUT), timeout=300)
-    elapsed = time.monotonic() - started
-    assert r.failed, r.result
-    assert f"pg_restore did not finish within tool_timeout={TIMEOUT}s" in r["msg"], r["msg"]
-    assert elapsed < TIMEOUT + SLACK, (elapsed, r["msg"])
+    r, elapsed = _timed_failure(ansible_module, "pg_restore", dict(
+        pg.conn_args(), backup="latest", backup_dir=str(backups), database=database, clean=True, tool_timeout=TIMEOUT))
+    msg = r["msg"]
+    assert f"pg_restore did not finish within tool_timeout={TIMEOUT}s" in msg, msg
+    assert elapsed < TIMEOUT + SLACK, (elapsed, msg)
 
 
 @pytest.fixture
@@ -162,11 +163,8 @@ def _vacuum_args(pg, database: str, **kw) -> dict:
 
 
 def test_vacuum_holds_maintenance_timeout(pg, held_table, ansible_module):
-    started = time.monotonic()
-    r = ansible_module("pg_vacuum", _vacuum_args(pg, held_table, maintenance_timeout=TIMEOUT, tables=["free", "held"]),
-                       timeout=300)
-    elapsed = time.monotonic() - started
-    assert r.failed, r.result
+    r, elapsed = _timed_failure(ansible_module, "pg_vacuum",
+                                _vacuum_args(pg, held_table, maintenance_timeout=TIMEOUT, tables=["free", "held"]))
     msg = r["msg"]
     assert msg.startswith('VACUUM (ANALYZE) "public"."held" in database'), msg
     assert repr(held_table) in msg and f"pg_vacuum: statement exceeded maintenance_timeout={TIMEOUT}s" in msg, msg

@@ -100,6 +100,7 @@ def test_zstd_on_pg15_is_a_clear_error(pg, ansible_module, backup_db, backup_dir
     ({"format": "tar", "compression": "gzip"}, "tar format does not support compression"),
     ({"keep_last": 0}, "keep_last"),
     ({"databases": ["no_such_db_x"]}, "no_such_db_x"),
+    ({"tool_timeout": -1}, "tool_timeout: must be 0 (no bound) or a number of seconds, got -1"),
 ])
 def test_bad_options(pg, ansible_module, backup_db, backup_dir, args, text):
     a = backup_args(pg, backup_dir, backup_db)

@@ -150,6 +150,7 @@ def test_backup_without_row_counts_restores_with_a_warning(pg, ansible_module, r
 @pytest.mark.parametrize("args, text", [
     ({"backup": "latest"}, "backup_dir"),
     ({"backup": "/nonexistent/x.dump"}, "no manifest"),
+    ({"backup": "/nonexistent/x.dump", "tool_timeout": -1}, "tool_timeout: must be 0 (no bound) or a number of seconds, got -1"),
 ])
 def test_bad_input(pg, ansible_module, args, text):
     res = ansible_module("pg_restore", restore_args(pg, **args))
